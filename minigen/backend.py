@@ -1,0 +1,179 @@
+"""The one place that decides where arrays live.
+
+minigen never imports NumPy or CuPy for array math anywhere else. Other
+modules ask this one for the array module of the moment::
+
+    from minigen import backend
+    xp = backend.xp()           # numpy, cupy, or the strict stand-in
+    z = backend.randn(64, 16)   # float32 on the current device
+
+Three backends:
+
+- ``"numpy"``: arrays in host memory (the default).
+- ``"cupy"``: arrays on an NVIDIA GPU through CuPy.
+- ``"strict"``: NumPy underneath, but as strict as CuPy about mixing: its
+  arrays refuse implicit conversion to NumPy and refuse arithmetic with plain
+  NumPy arrays (``TypeError``). Running the test suite under it proves the
+  library never mixes host and device arrays, without needing a GPU.
+
+Pick one with ``minigen.use_backend(name)`` or the environment variable
+``MINIGEN_BACKEND`` (read at import).
+"""
+
+import os
+
+import numpy as _np
+
+from minigen import _strict
+
+DEFAULT_DTYPE = _np.float32
+host = _np  # NumPy, for host-side work only: files, plots, checks on the CPU
+NAMES = ("numpy", "cupy", "strict")
+
+
+class BackendError(RuntimeError):
+    """A backend was asked for that cannot run here."""
+
+
+_state = {"name": "numpy", "xp": _np, "rng": None}
+
+
+def _load_cupy():
+    try:
+        import cupy
+    except ImportError as e:
+        raise BackendError(
+            "backend 'cupy' needs CuPy, which is not installed. Install the wheel "
+            "that matches your CUDA, e.g. `pip install cupy-cuda12x` for CUDA 12 "
+            "(see README, 'GPU'), or use backend 'numpy'."
+        ) from e
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # CUDA driver missing or broken
+        raise BackendError(
+            f"backend 'cupy': CuPy is installed but CUDA failed ({e}). "
+            "Check the NVIDIA driver, or use backend 'numpy'."
+        ) from e
+    if n == 0:
+        raise BackendError("backend 'cupy': CuPy found no GPU. Use backend 'numpy'.")
+    return cupy
+
+
+def use_backend(name):
+    """Switch the array backend: "numpy", "cupy" or "strict".
+
+    Arrays made before the switch stay where they were; make models after it.
+    """
+    if name not in NAMES:
+        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(NAMES)}")
+    xp = {"numpy": lambda: _np, "cupy": _load_cupy, "strict": lambda: _strict}[name]()
+    _state.update(name=name, xp=xp)
+
+
+def name():
+    """The name of the current backend."""
+    return _state["name"]
+
+
+def xp():
+    """The array module of the current backend (numpy, cupy or the strict stand-in)."""
+    return _state["xp"]
+
+
+def is_array(x):
+    """True for an array of the current backend."""
+    return isinstance(x, _state["xp"].ndarray)
+
+
+# ---------------------------------------------------------------- random numbers
+# Random numbers are drawn on the host by one NumPy generator and then moved to
+# the device: the same seed gives the same numbers on every backend, and the
+# generator's state is plain data that a checkpoint can hold.
+
+
+def manual_seed(seed):
+    """Seed minigen's random generator."""
+    _state["rng"] = _np.random.default_rng(seed)
+
+
+def rng():
+    """minigen's NumPy random generator (seeded from the OS until manual_seed)."""
+    if _state["rng"] is None:
+        _state["rng"] = _np.random.default_rng()
+    return _state["rng"]
+
+
+def randn(*shape, dtype=DEFAULT_DTYPE):
+    """Standard normal samples of the given shape, on the current device."""
+    return from_numpy(rng().standard_normal(shape, dtype=dtype))
+
+
+def rand(*shape, dtype=DEFAULT_DTYPE):
+    """Uniform samples in [0, 1), on the current device."""
+    return from_numpy(rng().random(shape, dtype=dtype))
+
+
+def uniform(low, high, shape, dtype=DEFAULT_DTYPE):
+    """Uniform samples in [low, high), made in ``dtype`` (no float64 detour)."""
+    u = rng().random(shape, dtype=dtype)
+    return from_numpy(u * dtype(high - low) + dtype(low))
+
+
+def permutation(n):
+    """A random permutation of range(n), as a host NumPy array of indices."""
+    return rng().permutation(n)
+
+
+def get_rng_state():
+    """The generator's state (a dict of plain values), for checkpoints."""
+    return rng().bit_generator.state
+
+
+def set_rng_state(state):
+    rng().bit_generator.state = state
+
+
+# ------------------------------------------------------ making and moving arrays
+
+
+def asarray(data, dtype=None):
+    """Put ``data`` (Python numbers, lists, NumPy arrays) on the current device.
+
+    Floating data without an explicit dtype becomes float32; an array that is
+    already floating keeps its dtype (float64 stays float64 for gradient checks).
+    """
+    x = _state["xp"]
+    if dtype is None and not hasattr(data, "dtype"):
+        dtype = DEFAULT_DTYPE
+    return x.asarray(data, dtype=dtype)
+
+
+def zeros(shape, dtype=DEFAULT_DTYPE):
+    return _state["xp"].zeros(shape, dtype=dtype)
+
+
+def ones(shape, dtype=DEFAULT_DTYPE):
+    return _state["xp"].ones(shape, dtype=dtype)
+
+
+def to_numpy(x):
+    """Copy an array (or Tensor) to host memory as a NumPy array, for plots and files."""
+    x = getattr(x, "data", x)
+    if isinstance(x, _np.ndarray):
+        return x
+    if hasattr(x, "get"):  # cupy.ndarray and the strict stand-in
+        return x.get()
+    return _np.asarray(x)
+
+
+def from_numpy(a, dtype=None):
+    """Copy a host NumPy array to the current device (the explicit transfer)."""
+    return _state["xp"].asarray(a, dtype=dtype)
+
+
+def set_default_from_env():
+    requested = os.environ.get("MINIGEN_BACKEND", "numpy").strip().lower() or "numpy"
+    use_backend(requested)
+
+
+set_default_from_env()
