@@ -179,6 +179,7 @@ class Transpose(Function):
 
     def forward(self, a, axes=None):
         axes = tuple(reversed(range(a.ndim))) if axes is None else tuple(axes)
+        axes = tuple(ax + a.ndim if ax < 0 else ax for ax in axes)  # the inverse needs -1 as ndim-1
         self.inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))
         return a.transpose(axes)
 
@@ -336,6 +337,9 @@ class Clip(Function):
     """Clip to [low, high]; the gradient passes where low <= a <= high."""
 
     def forward(self, a, low=None, high=None):
+        # Bounds in a's dtype: an np.float64 bound would turn float32 into float64.
+        low = None if low is None else a.dtype.type(low)
+        high = None if high is None else a.dtype.type(high)
         inside_low = a >= low if low is not None else True
         inside_high = a <= high if high is not None else True
         self.mask = inside_low & inside_high
