@@ -256,7 +256,7 @@ class Function:
 
 
 def _as_tensors(inputs):
-    """Wrap constants as Tensors; Python and NumPy scalars and float arrays take
+    """Wrap constants as Tensors; Python and NumPy scalars and numeric arrays take
     the graph's floating dtype, so a float32 graph stays float32."""
     dtype = next((x.dtype for x in inputs if isinstance(x, Tensor) and x.dtype.kind == "f"), None)
     dtype = dtype or backend.DEFAULT_DTYPE
@@ -266,7 +266,8 @@ def _as_tensors(inputs):
             tensors.append(x)
         elif isinstance(x, numbers.Number):
             tensors.append(Tensor(backend.xp().asarray(x, dtype=dtype)))
-        elif getattr(x, "dtype", None) is not None and x.dtype.kind == "f" and x.dtype != dtype:
+        elif getattr(x, "dtype", None) is not None and x.dtype.kind in "fiub" and x.dtype != dtype:
+            # also integer and bool constants: int64 + float32 would give float64
             tensors.append(Tensor(x.astype(dtype)))
         else:
             tensors.append(Tensor(x if hasattr(x, "dtype") else backend.asarray(x, dtype)))
