@@ -89,7 +89,7 @@ class ndarray:  # noqa: N801 - named like numpy.ndarray and cupy.ndarray
         attr = getattr(self._a, name)
         if callable(attr):
             return _wrap_function(attr)
-        return attr
+        return _wrap(attr)  # x.real, x.base: arrays must not leak out unwrapped
 
     def __getstate__(self):
         raise TypeError("strict arrays cannot be pickled; use minigen.to_numpy first")
