@@ -1,0 +1,15 @@
+"""Datasets for the lessons: MNIST and Fashion-MNIST, and minibatches of them.
+
+    images, labels = minigen.data.load("fashion-mnist", split="train")
+    for x, y in minigen.data.batches(images, labels, batch_size=64, seed=0):
+        ...   # x: float32 (64, 1, 28, 28) on the current backend, y: int64 (64,)
+
+- ``idx``: the IDX file format (read_idx, write_idx).
+- ``sources``: where the files come from (directory, $MINIGEN_DATA, Debian
+  package, cache, download, the subset shipped with minigen).
+- ``batches``: shuffled minibatches moved to the device and scaled.
+"""
+
+from minigen.data.idx import DataError, read_idx, write_idx
+
+__all__ = ["DataError", "read_idx", "write_idx"]
