@@ -185,10 +185,10 @@ class Tensor:
         return ops.reshape(self, shape[0] if len(shape) == 1 else shape)
 
     def transpose(self, *axes):
-        return ops.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+        return ops.transpose(self, _one_or_many(axes) if axes else None)
 
     def permute(self, *axes):
-        return ops.transpose(self, axes[0] if len(axes) == 1 else axes)
+        return ops.transpose(self, _one_or_many(axes))
 
     T = property(lambda self: ops.transpose(self, None))
 
@@ -253,6 +253,11 @@ class Function:
 
     def backward(self, grad):
         raise NotImplementedError
+
+
+def _one_or_many(args):
+    """x.permute(1, 0) and x.permute((1, 0)) alike; x.permute(0) for one axis."""
+    return args[0] if len(args) == 1 and not isinstance(args[0], numbers.Integral) else args
 
 
 def _as_tensors(inputs):
