@@ -11,5 +11,15 @@
 """
 
 from minigen.data.idx import DataError, read_idx, write_idx
+from minigen.data.sources import CLASSES, DownloadError, cache_dir, load, locate
 
-__all__ = ["DataError", "read_idx", "write_idx"]
+__all__ = [
+    "CLASSES",
+    "DataError",
+    "DownloadError",
+    "cache_dir",
+    "load",
+    "locate",
+    "read_idx",
+    "write_idx",
+]
