@@ -78,10 +78,10 @@ def _sha256sums(text):
     return {name: digest for digest, name in (line.split() for line in text.strip().splitlines())}
 
 
-# SHA-256 of the official .gz files, as listed by TensorFlow Datasets and
-# torchvision-style loaders (Zalando publishes MD5s in its README). Debian's package holds the same data
-# recompressed (without the file name in the gzip header), so its .gz files
-# hash differently; they are not downloaded, so this does not matter.
+# SHA-256 of the official .gz files, as listed by TensorFlow Datasets and other
+# loaders (Zalando's README gives MD5s). Debian's package holds the same data
+# recompressed (no file name in the gzip header), so its .gz files hash
+# differently; minigen never downloads those, so that does not matter.
 SHA256 = {
     "fashion-mnist": _sha256sums("""
         3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84  train-images-idx3-ubyte.gz
