@@ -10,6 +10,7 @@
 - ``batches``: shuffled minibatches moved to the device and scaled.
 """
 
+from minigen.data.batches import batches, num_batches
 from minigen.data.idx import DataError, read_idx, write_idx
 from minigen.data.sources import CLASSES, DownloadError, cache_dir, load, locate
 
@@ -17,9 +18,11 @@ __all__ = [
     "CLASSES",
     "DataError",
     "DownloadError",
+    "batches",
     "cache_dir",
     "load",
     "locate",
+    "num_batches",
     "read_idx",
     "write_idx",
 ]
