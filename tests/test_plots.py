@@ -1,0 +1,130 @@
+"""Figures: each writes a PNG of the expected pixel size, from host or device arrays."""
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+import minigen
+import minigen.data
+from minigen import backend, plots
+
+
+def png_size(path):
+    """(width, height) from the PNG header."""
+    raw = path.read_bytes()[:24]
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", raw[16:24])
+
+
+def device(a):
+    return backend.from_numpy(np.asarray(a, dtype=np.float32))
+
+
+def test_image_grid_size_and_content(tmp_path):
+    images = np.zeros((64, 1, 28, 28), np.float32)
+    images[0] = 1.0  # the first image white, the rest black
+    path = plots.image_grid(device(images), tmp_path / "new" / "dir" / "grid.png")
+    assert path == tmp_path / "new" / "dir" / "grid.png"
+    # 8 x 8 cells of 28 + 2 pixels plus a 2-pixel border, each pixel drawn 2 x 2
+    assert png_size(path) == plots.grid_pixels(64, 28, 28) == (484, 484)
+    rgb = imread(path)[..., :3]
+    first = rgb[2 * 2 + 2 : 2 * 2 + 54, 2 * 2 + 2 : 2 * 2 + 54]  # inside the first cell
+    second = rgb[2 * 2 + 2 : 2 * 2 + 54, 2 * 32 + 2 : 2 * 32 + 54]
+    assert first.min() > 0.99 and second.max() < 0.01
+    assert abs(rgb[0, 0, 0] - 0.5) < 0.01, "gray between cells"
+
+
+@pytest.mark.parametrize(
+    "shape,nrow,title",
+    [((10, 28, 28), 4, None), ((3, 1, 12, 20), 8, "samples"), ((5, 3, 8, 8), 5, "rgb")],
+)
+def test_image_grid_layouts(tmp_path, shape, nrow, title):
+    images = np.random.default_rng(0).uniform(-1, 1, shape)
+    path = plots.image_grid(images, str(tmp_path / "g.png"), nrow, (-1, 1), title)
+    h, w = shape[-2:]
+    expected = plots.grid_pixels(shape[0], h, w, nrow, title=bool(title))
+    assert png_size(path) == expected
+    if shape == (10, 28, 28):
+        assert expected == ((4 * 30 + 2) * 2, (3 * 30 + 2) * 2)
+
+
+def test_value_range_clips(tmp_path):
+    # with value_range (-1, 1), -1 is black and 1 white; values beyond are clipped
+    images = np.array([-5.0, -1.0, 1.0, 5.0]).reshape(4, 1, 1, 1) * np.ones((4, 1, 6, 6))
+    rgb = imread(plots.image_grid(images, tmp_path / "v.png", nrow=4, value_range=(-1, 1)))
+    centers = [rgb[2 * 2 + 6, 2 * (2 + i * 8) + 6, 0] for i in range(4)]
+    np.testing.assert_allclose(centers, [0, 0, 1, 1], atol=0.01)
+
+
+def test_reconstructions(tmp_path):
+    x = np.random.default_rng(1).uniform(0, 1, (20, 1, 28, 28))
+    path = plots.reconstructions(x, device(x[:, 0] * 0.5)[:, None], tmp_path / "r.png", n=6)
+    assert png_size(path) == plots.grid_pixels(12, 28, 28, nrow=6, title=True)
+    with pytest.raises(ValueError, match="differ in shape"):
+        plots.reconstructions(x, x[:, :, :14], tmp_path / "r2.png")
+
+
+def test_interpolation_array_and_list(tmp_path):
+    strips = np.random.default_rng(2).uniform(0, 1, (3, 10, 28, 28))
+    a = plots.interpolation(device(strips), tmp_path / "i.png")
+    assert png_size(a) == plots.grid_pixels(30, 28, 28, nrow=10)
+    b = plots.interpolation([s[:, None] for s in strips], tmp_path / "j.png")
+    assert png_size(b) == png_size(a)
+    with pytest.raises(ValueError, match="strips differ in shape"):
+        plots.interpolation([strips[0], strips[1][:5]], tmp_path / "k.png")
+
+
+def test_manifold_grid(tmp_path):
+    images = np.random.default_rng(3).uniform(0, 1, (25, 1, 28, 28))
+    path = plots.manifold_grid(images, tmp_path / "m.png", 5)
+    assert png_size(path) == plots.grid_pixels(25, 28, 28, nrow=5) == (304, 304)
+    with pytest.raises(ValueError, match="needs n\\*n = 36 images, got 25"):
+        plots.manifold_grid(images, tmp_path / "m.png", 6)
+
+
+def test_loss_curves(tmp_path):
+    history = {
+        "d_loss": [1.3, 1.1, 0.9, 0.8],
+        "g_loss": [minigen.tensor(0.7 + 0.1 * i) for i in range(6)],  # Tensors are fine
+    }
+    assert png_size(plots.loss_curves(history, tmp_path / "l.png", title="GAN")) == plots.CHART
+    assert png_size(plots.loss_curves(history, tmp_path / "log.png", logy=True)) == (800, 500)
+    with pytest.raises(ValueError, match="history is empty"):
+        plots.loss_curves({}, tmp_path / "e.png")
+
+
+def test_latent_scatter(tmp_path):
+    rng = np.random.default_rng(4)
+    z, labels = rng.normal(size=(300, 2)), rng.integers(0, 10, 300)
+    names = minigen.data.CLASSES["fashion-mnist"]
+    path = plots.latent_scatter(device(z), backend.from_numpy(labels), tmp_path / "s.png", names)
+    assert png_size(path) == plots.SCATTER == (800, 600)
+    assert png_size(plots.latent_scatter(z, None, tmp_path / "t.png")) == (800, 600)
+    with pytest.raises(ValueError, match=r"z must have shape \(N, 2\), got \(300, 3\)"):
+        plots.latent_scatter(rng.normal(size=(300, 3)), labels, tmp_path / "u.png")
+
+
+def test_bad_images_are_refused(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"image_grid: expected images .* got shape \(2, 2, 5, 5\)"
+    ):
+        plots.image_grid(np.zeros((2, 2, 5, 5)), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="low < high"):
+        plots.image_grid(np.zeros((2, 5, 5)), tmp_path / "x.png", value_range=(1, 0))
+
+
+def test_headless_without_pyplot():
+    code = (
+        "import sys, minigen.plots as p, numpy as np, tempfile, os\n"
+        "d = tempfile.mkdtemp(); p.image_grid(np.zeros((4, 8, 8)), os.path.join(d, 'a.png'))\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "MPLBACKEND")}
+    env["PYTHONPATH"] = str(Path(minigen.__file__).parent.parent)
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
