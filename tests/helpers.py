@@ -39,7 +39,7 @@ def broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3):
 
 def values(lo=-2.0, hi=2.0, avoid=(), gap=0.1):
     """Floats in [lo, hi], at least ``gap`` away from every point in ``avoid``."""
-    floats = st.floats(lo, hi, allow_nan=False, allow_infinity=False)
+    floats = st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False)
     if avoid:
         floats = floats.filter(lambda v: all(abs(v - k) > gap for k in avoid))
     return floats
