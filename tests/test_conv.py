@@ -1,0 +1,206 @@
+"""conv2d and conv_transpose2d: values against a direct loop, gradients against
+finite differences, output-shape formulas, the adjoint identity, errors."""
+
+import numpy as np
+import pytest
+from helpers import arrays, host, t
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minigen
+from minigen import ShapeError, backend, nn
+from minigen.nn import functional as F  # noqa: N812 - the PyTorch idiom
+from minigen.nn.conv import col2im, im2col
+
+
+def direct_conv2d(x, w, b, stride, padding):
+    """The definition, one output pixel at a time (NumPy, float64)."""
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oh, ow = (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1
+    y = np.zeros((n, o, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            patch = xp[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
+            y[:, :, i, j] = np.einsum("nckl,ockl->no", patch, w)
+    return y + (0 if b is None else b.reshape(1, -1, 1, 1))
+
+
+def direct_conv_transpose2d(x, w, b, stride, padding, output_padding):
+    """Each input pixel scatters its kernel-weighted copy into the output."""
+    n, cin, h, wd = x.shape
+    _, cout, kh, kw = w.shape
+    oh = (h - 1) * stride - 2 * padding + kh + output_padding
+    ow = (wd - 1) * stride - 2 * padding + kw + output_padding
+    full = np.zeros((n, cout, oh + 2 * padding, ow + 2 * padding))
+    for i in range(h):
+        for j in range(wd):
+            full[:, :, i * stride : i * stride + kh, j * stride : j * stride + kw] += np.einsum(
+                "nc,cokl->nokl", x[:, :, i, j], w
+            )
+    y = full[:, :, padding : padding + oh, padding : padding + ow]
+    return y + (0 if b is None else b.reshape(1, -1, 1, 1))
+
+
+@st.composite
+def conv_setups(draw, transpose=False, max_side=5):
+    """(N, Cin, Cout, H, W, k, stride, padding, output_padding) that give a non-empty output."""
+    n, cin, cout = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    k, stride = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    padding = draw(st.integers(0, k - 1))
+    out_pad = draw(st.integers(0, stride - 1)) if transpose else 0
+    lo = 1 if transpose else max(1, k - 2 * padding)
+    h = draw(st.integers(lo, max(lo, max_side)))
+    w = draw(st.integers(lo, max(lo, max_side)))
+    if transpose and ((min(h, w) - 1) * stride - 2 * padding + k + out_pad < 1):
+        padding = 0
+    return n, cin, cout, h, w, k, stride, padding, out_pad
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data(), setup=conv_setups(), bias=st.booleans())
+def test_conv2d_values_and_gradients(data, setup, bias):
+    n, cin, cout, h, w, k, s, p, _ = setup
+    x = t(data.draw(arrays((n, cin, h, w)), label="x"))
+    weight = t(data.draw(arrays((cout, cin, k, k)), label="weight"))
+    b = t(data.draw(arrays((cout,)), label="bias")) if bias else None
+    y = F.conv2d(x, weight, b, s, p)
+    expected = direct_conv2d(host(x), host(weight), None if b is None else host(b), s, p)
+    np.testing.assert_allclose(host(y), expected, rtol=1e-10, atol=1e-10)
+    inputs = (x, weight) + ((b,) if bias else ())
+    minigen.gradcheck(lambda *a: F.conv2d(*a, stride=s, padding=p), *inputs)
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data(), setup=conv_setups(transpose=True, max_side=4), bias=st.booleans())
+def test_conv_transpose2d_values_and_gradients(data, setup, bias):
+    n, cin, cout, h, w, k, s, p, op = setup
+    x = t(data.draw(arrays((n, cin, h, w)), label="x"))
+    weight = t(data.draw(arrays((cin, cout, k, k)), label="weight"))
+    b = t(data.draw(arrays((cout,)), label="bias")) if bias else None
+    y = F.conv_transpose2d(x, weight, b, s, p, op)
+    expected = direct_conv_transpose2d(
+        host(x), host(weight), None if b is None else host(b), s, p, op
+    )
+    np.testing.assert_allclose(host(y), expected, rtol=1e-10, atol=1e-10)
+    inputs = (x, weight) + ((b,) if bias else ())
+    minigen.gradcheck(
+        lambda *a: F.conv_transpose2d(*a, stride=s, padding=p, output_padding=op), *inputs
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    h=st.integers(1, 12),
+    w=st.integers(1, 12),
+    k=st.integers(1, 5),
+    s=st.integers(1, 4),
+    p=st.integers(0, 3),
+    op=st.integers(0, 3),
+)
+def test_output_shape_formulas(h, w, k, s, p, op):
+    x = t(np.zeros((2, 3, h, w), np.float32), False)
+    if h + 2 * p >= k and w + 2 * p >= k:
+        y = F.conv2d(x, t(np.zeros((4, 3, k, k), np.float32)), stride=s, padding=p)
+        assert y.shape == (2, 4, (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1)
+    op = op % s
+    oh, ow = (h - 1) * s - 2 * p + k + op, (w - 1) * s - 2 * p + k + op
+    if oh >= 1 and ow >= 1:
+        y = F.conv_transpose2d(
+            x, t(np.zeros((3, 5, k, k), np.float32)), stride=s, padding=p, output_padding=op
+        )
+        assert y.shape == (2, 5, oh, ow)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), setup=conv_setups(max_side=7))
+def test_conv_transpose2d_is_the_adjoint_of_conv2d(data, setup):
+    """<conv2d(x, w), y> == <x, conv_transpose2d(y, w)> for the same weight."""
+    n, cin, cout, h, _, k, s, p, _ = setup
+    x = data.draw(arrays((n, cin, h, h)), label="x")
+    weight = data.draw(arrays((cout, cin, k, k)), label="weight")
+    oh = (h + 2 * p - k) // s + 1
+    y = data.draw(arrays((n, cout, oh, oh)), label="y")
+    # conv2d skips the last (h + 2p - k) % s rows; output_padding gives them back.
+    op = (h + 2 * p - k) % s
+    lhs = float((host(F.conv2d(t(x), t(weight), stride=s, padding=p)) * y).sum())
+    back = host(F.conv_transpose2d(t(y), t(weight), stride=s, padding=p, output_padding=op))
+    assert back.shape == x.shape
+    rhs = float((x * back).sum())
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data(), setup=conv_setups(max_side=6))
+def test_col2im_is_the_adjoint_of_im2col(data, setup):
+    n, c, _, h, w, k, s, p, _ = setup
+    x = data.draw(arrays((n, c, h, w)), label="x")
+    cols = im2col(backend.from_numpy(x), k, k, s, p)
+    r = data.draw(arrays(cols.shape), label="r")
+    back = col2im(backend.from_numpy(r), h, w, s, p)
+    lhs = float((host(cols) * r).sum())
+    rhs = float((x * host(back)).sum())
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("layer_cls", [nn.Conv2d, nn.ConvTranspose2d])
+def test_conv_layers_stay_float32(layer_cls):
+    layer = layer_cls(3, 4, 4, stride=2, padding=1)
+    x = t(np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32))
+    y = layer(x)
+    assert y.dtype == np.float32
+    (y * y).sum().backward()
+    for g in (x.grad, layer.weight.grad, layer.bias.grad):
+        assert g.dtype == np.float32
+
+
+def test_conv_layer_weight_shapes_as_pytorch():
+    assert nn.Conv2d(3, 8, 4).weight.shape == (8, 3, 4, 4)
+    assert nn.ConvTranspose2d(3, 8, 4).weight.shape == (3, 8, 4, 4)
+    assert nn.Conv2d(3, 8, 4, bias=False).bias is None
+    assert nn.Conv2d(1, 64, 4, 2, 1)(t(np.zeros((1, 1, 28, 28), np.float32))).shape == (
+        1,
+        64,
+        14,
+        14,
+    )
+    assert nn.ConvTranspose2d(64, 1, 4, 2, 1)(t(np.zeros((1, 64, 14, 14), np.float32))).shape == (
+        1,
+        1,
+        28,
+        28,
+    )
+
+
+def test_conv_bad_shapes_name_layer_and_shapes():
+    conv = nn.Conv2d(1, 16, 4, stride=2, padding=1)
+    with pytest.raises(ShapeError, match=r"Conv2d\(1, 16.*\(N, 1, H, W\), got \(1, 28, 28\)"):
+        conv(t(np.zeros((1, 28, 28), np.float32)))
+    with pytest.raises(ShapeError, match=r"Conv2d\(1, 16.*\(N, 1, H, W\), got \(2, 3, 28, 28\)"):
+        conv(t(np.zeros((2, 3, 28, 28), np.float32)))
+    deconv = nn.ConvTranspose2d(64, 1, 4, 2, 1)
+    with pytest.raises(ShapeError, match=r"ConvTranspose2d\(64, 1.*got \(2, 32, 7, 7\)"):
+        deconv(t(np.zeros((2, 32, 7, 7), np.float32)))
+    with pytest.raises(ShapeError, match=r"conv2d: input of shape \(2, 3, 5, 5\).*\(4, 2, 3, 3\)"):
+        F.conv2d(t(np.zeros((2, 3, 5, 5))), t(np.zeros((4, 2, 3, 3))))
+    with pytest.raises(ShapeError, match="smaller than the kernel"):
+        F.conv2d(t(np.zeros((2, 3, 2, 2))), t(np.zeros((4, 3, 3, 3))))
+    with pytest.raises(ValueError, match="output_padding"):
+        nn.ConvTranspose2d(1, 1, 4, stride=2, output_padding=2)
+
+
+def test_conv_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 4, 9, 8))
+    w, b = rng.standard_normal((5, 4, 4, 4)), rng.standard_normal(5)
+    ours = F.conv2d(t(x), t(w), t(b), 2, 1)
+    theirs = torch.nn.functional.conv2d(*(torch.tensor(a) for a in (x, w, b)), stride=2, padding=1)
+    np.testing.assert_allclose(host(ours), theirs.numpy(), rtol=1e-10, atol=1e-10)
+    wt = rng.standard_normal((4, 5, 4, 4))
+    ours = F.conv_transpose2d(t(x), t(wt), t(b), 2, 1, 1)
+    theirs = torch.nn.functional.conv_transpose2d(
+        *(torch.tensor(a) for a in (x, wt, b)), stride=2, padding=1, output_padding=1
+    )
+    np.testing.assert_allclose(host(ours), theirs.numpy(), rtol=1e-10, atol=1e-10)
