@@ -263,8 +263,12 @@ def _one_or_many(args):
 def _as_tensors(inputs):
     """Wrap constants as Tensors; Python and NumPy scalars and numeric arrays take
     the graph's floating dtype, so a float32 graph stays float32."""
-    dtype = next((x.dtype for x in inputs if isinstance(x, Tensor) and x.dtype.kind == "f"), None)
-    dtype = dtype or backend.DEFAULT_DTYPE
+    floating = [x for x in inputs if getattr(x, "dtype", None) is not None and x.dtype.kind == "f"]
+    # A Tensor sets the dtype, else an array (exp(float64 array) stays float64), else float32.
+    dtype = next((x.dtype for x in floating if isinstance(x, Tensor)), None)
+    dtype = dtype or next(
+        (x.dtype for x in floating if not isinstance(x, numbers.Number)), backend.DEFAULT_DTYPE
+    )
     tensors = []
     for x in inputs:
         if isinstance(x, Tensor):
