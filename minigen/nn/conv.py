@@ -4,9 +4,9 @@ A convolution multiplies every kh x kw patch of the input by the same
 weights. ``im2col`` copies the patches into the columns of a matrix, so the
 whole convolution is one GEMM:
 
-    cols  (C*kh*kw, N*OH*OW)     one column per output pixel
+    cols  (C*kh*kw, OH*OW*N)     one column per output pixel
     W     (O, C*kh*kw)           one row per output channel
-    y  =  W @ cols               (O, N*OH*OW) -> (N, O, OH, OW)
+    y  =  W @ cols               (O, OH*OW*N) -> (N, O, OH, OW)
 
 The copy goes by kernel offset, not by pixel: for each (i, j) in kh x kw,
 the inputs that meet weight (i, j) form one strided slice of the padded
@@ -16,10 +16,13 @@ unchanged on NumPy and CuPy. ``col2im`` is its adjoint: it adds each offset's
 slice back into a zero buffer (overlapping patches add up), with the same
 strided slices and no scatter-add.
 
-The column buffer is laid out (C, kh, kw, N, OH, OW) so that a reshape, not
-a copy, turns it into the (C*kh*kw, N*OH*OW) GEMM operand and PyTorch's
-weight (O, C, kh, kw) into (O, C*kh*kw). Outputs are (N, O, OH, OW) views of
-a (O, N, OH, OW) array; the next layer's im2col reads them in that order.
+The column buffer is laid out (C, kh, kw, OH, OW, N) so that a reshape, not
+a copy, turns it into the (C*kh*kw, OH*OW*N) GEMM operand and PyTorch's
+weight (O, C, kh, kw) into (O, C*kh*kw). The batch axis goes last because
+it is the longest contiguous run each slice copy can have (64 floats at
+batch 64, against 7 for an image row), which makes the copies 2-3x faster.
+Outputs are (N, O, OH, OW) views of an (O, OH, OW, N) array; the next
+layer's im2col reads them in that order.
 
 Backward of conv2d: dW = g @ cols^T and dcols = W^T @ g, then col2im(dcols)
 gives dx. A transposed convolution is exactly the adjoint of conv2d (its
@@ -54,40 +57,40 @@ def conv_transpose_output_size(size, kernel, stride=1, padding=0, output_padding
 
 
 def im2col(x, kh, kw, stride=1, padding=0):
-    """Patches of x (N, C, H, W) as a (C, kh, kw, N, OH, OW) array.
+    """Patches of x (N, C, H, W) as a (C, kh, kw, OH, OW, N) array.
 
-    cols[c, i, j, n, oh, ow] = x_pad[n, c, oh*s + i, ow*s + j]. Reshape to
-    (C*kh*kw, N*OH*OW) for the GEMM. One strided-slice copy per kernel offset.
+    cols[c, i, j, oh, ow, n] = x_pad[n, c, oh*s + i, ow*s + j]. Reshape to
+    (C*kh*kw, OH*OW*N) for the GEMM. One strided-slice copy per kernel offset.
     """
     n, c, h, w = x.shape
     s, p = stride, padding
     oh, ow = conv_output_size(h, kh, s, p), conv_output_size(w, kw, s, p)
-    # Pad once, channels first, so that each slice below is read in the order
-    # it is written.
-    xpad = _xp().zeros((c, n, h + 2 * p, w + 2 * p), dtype=x.dtype)
-    xpad[:, :, p : p + h, p : p + w] = x.transpose(1, 0, 2, 3)
-    cols = _xp().empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    # Pad once, in the (C, H, W, N) order of the columns, so that each slice
+    # below is read in the order it is written.
+    xpad = _xp().zeros((c, h + 2 * p, w + 2 * p, n), dtype=x.dtype)
+    xpad[:, p : p + h, p : p + w] = x.transpose(1, 2, 3, 0)
+    cols = _xp().empty((c, kh, kw, oh, ow, n), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
-            cols[:, i, j] = xpad[:, :, i : i + s * oh : s, j : j + s * ow : s]
+            cols[:, i, j] = xpad[:, i : i + s * oh : s, j : j + s * ow : s]
     return cols
 
 
 def col2im(cols, h, w, stride=1, padding=0):
-    """The adjoint of im2col: add patches (C, kh, kw, N, OH, OW) back into an
+    """The adjoint of im2col: add patches (C, kh, kw, OH, OW, N) back into an
     image (N, C, h, w). Where patches overlap their values add up."""
-    c, kh, kw, n, oh, ow = cols.shape
+    c, kh, kw, oh, ow, n = cols.shape
     s, p = stride, padding
-    xpad = _xp().zeros((c, n, h + 2 * p, w + 2 * p), dtype=cols.dtype)
+    xpad = _xp().zeros((c, h + 2 * p, w + 2 * p, n), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            xpad[:, :, i : i + s * oh : s, j : j + s * ow : s] += cols[:, i, j]
-    return xpad[:, :, p : p + h, p : p + w].transpose(1, 0, 2, 3)
+            xpad[:, i : i + s * oh : s, j : j + s * ow : s] += cols[:, i, j]
+    return xpad[:, p : p + h, p : p + w].transpose(3, 0, 1, 2)
 
 
 def _channels_first(a):
-    """(N, C, H, W) -> (C, N*H*W), the GEMM operand layout (copies if needed)."""
-    return a.transpose(1, 0, 2, 3).reshape(a.shape[1], -1)
+    """(N, C, H, W) -> (C, H*W*N), the GEMM operand layout (copies if needed)."""
+    return a.transpose(1, 2, 3, 0).reshape(a.shape[1], -1)
 
 
 # ------------------------------------------------------------------- Functions
@@ -98,24 +101,24 @@ class Conv2dFunction(Function):
 
     forward:  cols = im2col(x);  y = W2 @ cols           (W2 = W as (O, C*kh*kw))
     backward: dW = g2 @ cols^T;  dx = col2im(W2^T @ g2);  db = sum of g
-    with g2 = dL/dy as (O, N*OH*OW).
+    with g2 = dL/dy as (O, OH*OW*N).
     """
 
     def forward(self, x, weight, bias=None, stride=1, padding=0):
         n, _, h, w = x.shape
         o, c, kh, kw = weight.shape
         cols = im2col(x, kh, kw, stride, padding)
-        _, _, _, _, oh, ow = cols.shape
+        _, _, _, oh, ow, _ = cols.shape
         y = weight.reshape(o, -1) @ cols.reshape(c * kh * kw, -1)
         if bias is not None:
             y += bias.reshape(o, 1)
         self.cols, self.weight, self.hw = cols, weight, (h, w)
         self.stride, self.padding, self.has_bias = stride, padding, bias is not None
-        return y.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)
+        return y.reshape(o, oh, ow, n).transpose(3, 0, 1, 2)
 
     def backward(self, grad):
         o, c, kh, kw = self.weight.shape
-        g2 = _channels_first(grad)  # (O, N*OH*OW)
+        g2 = _channels_first(grad)  # (O, OH*OW*N)
         cols2 = self.cols.reshape(c * kh * kw, -1)
         gx = gw = gb = None
         if self.needs_input_grad[0]:
@@ -132,7 +135,7 @@ class ConvTranspose2dFunction(Function):
     """y = conv_transpose2d(x, W) + b: x (N, Cin, H, W), W (Cin, Cout, kh, kw), b (Cout,).
 
     The adjoint of conv2d with the same W (as PyTorch's weight layout says):
-    forward:  y = col2im(W2^T @ x2)            (W2 = W as (Cin, Cout*kh*kw), x2 = x as (Cin, N*H*W))
+    forward:  y = col2im(W2^T @ x2)     (W2 = W as (Cin, Cout*kh*kw), x2 = x as (Cin, H*W*N))
     backward: cols = im2col(g);  dx = W2 @ cols;  dW = x2 @ cols^T;  db = sum of g
     """
 
@@ -142,7 +145,7 @@ class ConvTranspose2dFunction(Function):
         oh = conv_transpose_output_size(h, kh, stride, padding, output_padding)
         ow = conv_transpose_output_size(w, kw, stride, padding, output_padding)
         x2 = _channels_first(x)
-        cols = (weight.reshape(cin, -1).T @ x2).reshape(cout, kh, kw, n, h, w)
+        cols = (weight.reshape(cin, -1).T @ x2).reshape(cout, kh, kw, h, w, n)
         y = col2im(cols, oh, ow, stride, padding)
         if bias is not None:
             y += bias.reshape(1, cout, 1, 1)
@@ -154,11 +157,11 @@ class ConvTranspose2dFunction(Function):
         cin, cout, kh, kw = self.weight.shape
         n, _, h, w = self.x_shape
         cols = im2col(grad, kh, kw, self.stride, self.padding)
-        cols2 = cols.reshape(cout * kh * kw, -1)  # (Cout*kh*kw, N*H*W)
+        cols2 = cols.reshape(cout * kh * kw, -1)  # (Cout*kh*kw, H*W*N)
         gx = gw = gb = None
         if self.needs_input_grad[0]:
             gx2 = self.weight.reshape(cin, -1) @ cols2
-            gx = gx2.reshape(cin, n, h, w).transpose(1, 0, 2, 3)
+            gx = gx2.reshape(cin, h, w, n).transpose(3, 0, 1, 2)
         if self.needs_input_grad[1]:
             gw = (self.x2 @ cols2.T).reshape(self.weight.shape)
         if self.has_bias and self.needs_input_grad[2]:

@@ -17,6 +17,14 @@ from minigen.nn.module import Module, Parameter
 # ---------------------------------------------------------------------- linear
 
 
+def _matmul(a, b):
+    """a @ b; an outer product (inner size 1) as a broadcast multiply, which
+    NumPy does 10x faster than its matmul for that shape."""
+    if a.shape[-1] == 1:
+        return a * b[0]
+    return a @ b
+
+
 class LinearFunction(Function):
     """y = x W^T + b for x (..., in), W (out, in), b (out,).
 
@@ -27,16 +35,16 @@ class LinearFunction(Function):
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
         self.has_bias = bias is not None
-        y = x @ weight.T
+        y = _matmul(x, weight.T)
         if bias is not None:
             y += bias
         return y
 
     def backward(self, grad):
         need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
-        gx = grad @ self.weight if need_x else None
+        gx = _matmul(grad, self.weight) if need_x else None
         g2 = grad.reshape(-1, grad.shape[-1])
-        gw = g2.T @ self.x.reshape(-1, self.x.shape[-1]) if need_w else None
+        gw = _matmul(g2.T, self.x.reshape(-1, self.x.shape[-1])) if need_w else None
         gb = None
         if self.has_bias and self.needs_input_grad[2]:
             gb = g2.sum(axis=0)
