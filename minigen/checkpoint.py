@@ -1,0 +1,87 @@
+"""Checkpoints: one ``.npz`` file, written atomically, read without pickle.
+
+A checkpoint is a flat mapping from names to arrays. Nested state (a model's
+``state_dict``, each optimizer's state, the random generator's state, the loss
+history) is flattened with "/" in the names, e.g. ``model/encoder.0.weight``
+or ``optim/adam/state/3/exp_avg``. Anything that is not an array (numbers,
+strings, lists) is stored as JSON text in a 0-d string array, so
+``numpy.load(allow_pickle=False)`` can read everything back.
+
+Atomic: the file is written under a temporary name in the same folder,
+flushed to disk, then renamed over the target. A crash mid-write leaves the
+previous checkpoint intact, never half a file.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from minigen import backend
+
+np = backend.host
+_JSON = "__json__:"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, unreadable, or not what was expected."""
+
+
+def flatten(tree, prefix=""):
+    """Nested dicts of arrays and plain values -> {"a/b/c": host array}."""
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "/"))
+        elif hasattr(value, "shape") and hasattr(value, "dtype"):
+            flat[name] = backend.to_numpy(value)
+        else:
+            flat[name] = np.array(_JSON + json.dumps(value))
+    return flat
+
+
+def unflatten(flat):
+    """The inverse of ``flatten``: host arrays and decoded JSON values, nested."""
+    tree = {}
+    for name, value in flat.items():
+        node = tree
+        *parents, leaf = name.split("/")
+        for part in parents:
+            node = node.setdefault(part, {})
+        if value.dtype.kind == "U" and value.ndim == 0 and str(value).startswith(_JSON):
+            value = json.loads(str(value)[len(_JSON) :])
+        node[leaf] = value
+    return tree
+
+
+def save(path, tree):
+    """Write nested state to ``path`` (.npz) atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **flatten(tree))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path):
+    """Read a checkpoint written by ``save`` as nested dicts of host arrays."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            flat = {name: f[name] for name in f.files}
+    except Exception as e:  # zip or format errors: say which file
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({e}); is it a minigen .npz?"
+        ) from e
+    return unflatten(flat)

@@ -1,0 +1,177 @@
+"""GANs: a generator G maps noise z to images, a discriminator D tells real from fake.
+
+D is trained to output a high logit on real images and a low one on G's
+samples; G is trained to fool D. With D's logit l and sigmoid s:
+
+    D loss = BCE(l_real, 1) + BCE(l_fake, 0)
+    G loss = BCE(l_fake, 1)   (the "non-saturating" loss: -log s(l_fake))
+
+The original minimax G loss, log(1 - s(l_fake)), has a vanishing gradient
+exactly when G is bad and D is sure, early in training; the non-saturating
+form has the same fixed point and a strong gradient there.
+
+Images are (N, 1, 28, 28) in [-1, 1] (G ends in tanh). Two reference pairs
+(shared/reference-models.md): the MLP GAN and the DCGAN.
+"""
+
+from minigen import backend, nn, optim
+from minigen.nn import functional as F
+
+
+class MLPGenerator(nn.Module):
+    """z (N, 64) -> 256 -> 512 -> 784 -> tanh -> (N, 1, 28, 28)."""
+
+    def __init__(self, z_dim=64):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, 256),
+            nn.LeakyReLU(0.2),
+            nn.Linear(256, 512),
+            nn.LeakyReLU(0.2),
+            nn.Linear(512, 784),
+            nn.Tanh(),
+            nn.Unflatten((1, 28, 28)),
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class MLPDiscriminator(nn.Module):
+    """(N, 1, 28, 28) -> 512 -> 256 -> 1 logit.
+
+    ``pack`` > 1 is PacGAN (Lin et al. 2018): D judges ``pack`` samples at once,
+    concatenated. A generator that collapses onto a few modes makes packs of
+    near-identical images, which D learns to spot, so collapse is penalised.
+    The batch size must be a multiple of ``pack``.
+    """
+
+    def __init__(self, pack=1):
+        super().__init__()
+        self.pack = pack
+        self.net = nn.Sequential(
+            nn.Linear(784 * pack, 512),
+            nn.LeakyReLU(0.2),
+            nn.Linear(512, 256),
+            nn.LeakyReLU(0.2),
+            nn.Linear(256, 1),
+        )
+
+    def forward(self, x):
+        return self.net(x.reshape(x.shape[0] // self.pack, 784 * self.pack))
+
+
+class DCGANGenerator(nn.Module):
+    """z -> Linear 128*7*7 -> BN -> ReLU -> (128,7,7) -> ConvT 64 -> BN -> ReLU -> ConvT 1, tanh"""
+
+    def __init__(self, z_dim=64):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, 128 * 7 * 7),
+            nn.BatchNorm1d(128 * 7 * 7),
+            nn.ReLU(),
+            nn.Unflatten((128, 7, 7)),
+            nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1),
+            nn.Tanh(),
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class DCGANDiscriminator(nn.Module):
+    """Conv 64 -> LReLU -> Conv 128 -> BN -> LReLU -> flatten -> Linear 1.
+
+    ``features(x)`` returns the last hidden map (N, 128, 7, 7); VAE-GAN
+    measures reconstructions there.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 64, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(64, 128, 4, stride=2, padding=1),
+            nn.BatchNorm2d(128),
+            nn.LeakyReLU(0.2),
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+
+    def features(self, x):
+        return self.body(x)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def real_loss(logits):
+    """BCE(logits, 1): small when D calls these images real."""
+    return F.binary_cross_entropy_with_logits(logits, backend.ones(logits.shape, logits.dtype))
+
+
+def fake_loss(logits):
+    """BCE(logits, 0): small when D calls these images fake."""
+    return F.binary_cross_entropy_with_logits(logits, backend.zeros(logits.shape, logits.dtype))
+
+
+def discriminator_loss(real_logits, fake_logits):
+    """BCE(real, 1) + BCE(fake, 0), each averaged over its batch."""
+    return real_loss(real_logits) + fake_loss(fake_logits)
+
+
+def generator_loss(fake_logits):
+    """The non-saturating loss BCE(fake, 1) = mean of -log sigmoid(fake logit)."""
+    return real_loss(fake_logits)
+
+
+class GAN(nn.Module):
+    """A generator and a discriminator trained against each other.
+
+    ``kind`` is "mlp" (the MLP GAN) or "dcgan". One ``train_step`` is one
+    update of D on a real and a fake batch, then one update of G through the
+    freshly updated D (a new forward pass: D's old activations are stale).
+    """
+
+    scale = "symmetric"  # pixels in [-1, 1], to match tanh
+
+    def __init__(self, kind="mlp", z_dim=64, pack=1, lr=2e-4, betas=(0.5, 0.999)):
+        super().__init__()
+        self.kind, self.z_dim, self.lr, self.betas = kind, z_dim, lr, betas
+        if kind == "mlp":
+            self.generator = MLPGenerator(z_dim)
+            self.discriminator = MLPDiscriminator(pack)
+        elif kind == "dcgan":
+            self.generator = DCGANGenerator(z_dim)
+            self.discriminator = DCGANDiscriminator()
+        else:
+            raise ValueError(f"unknown GAN kind {kind!r}; use 'mlp' or 'dcgan'")
+        nn.init.dcgan_init_(self)
+
+    def make_optimizers(self):
+        return {
+            "d": optim.Adam(self.discriminator.parameters(), lr=self.lr, betas=self.betas),
+            "g": optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas),
+        }
+
+    def sample(self, n):
+        """n images from the generator, (n, 1, 28, 28) in [-1, 1]."""
+        return self.generator(backend.randn(n, self.z_dim))
+
+    def train_step(self, x, optimizers):
+        """One D update and one G update on a real batch x; returns the losses."""
+        d_opt, g_opt = optimizers["d"], optimizers["g"]
+        fake = self.sample(x.shape[0])
+
+        d_opt.zero_grad()
+        d_loss = discriminator_loss(self.discriminator(x), self.discriminator(fake.detach()))
+        d_loss.backward()
+        d_opt.step()
+
+        g_opt.zero_grad()
+        g_loss = generator_loss(self.discriminator(fake))
+        g_loss.backward()
+        g_opt.step()
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}

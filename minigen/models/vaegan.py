@@ -1,0 +1,102 @@
+"""VAE-GAN (Larsen et al. 2016): a VAE whose reconstruction error is measured
+by a GAN's discriminator.
+
+A VAE with a pixel-wise likelihood blurs: under BCE, the average of several
+plausible images scores better than any one of them. VAE-GAN keeps the VAE's
+encoder and decoder (the decoder doubles as the GAN's generator) and measures
+reconstructions in the discriminator's last hidden feature map Dis_l
+(128 x 7 x 7), where edges and textures count more than exact pixel positions:
+
+    L_feat = 1/2 sum_features (Dis_l(x) - Dis_l(x_rec))^2   (per image, batch mean)
+
+Three networks, three losses (x real, x_rec = Dec(Enc(x)), x_p = Dec(z ~ N(0, I))):
+
+    encoder:        kl_weight * KL + L_feat
+    decoder:        gamma * L_feat + GAN loss making x_rec and x_p look real
+    discriminator:  BCE(D(x), 1) + (BCE(D(x_rec), 0) + BCE(D(x_p), 0)) / 2
+
+``gamma`` trades content (L_feat) against realism (the GAN term); the
+``kl_weight`` keeps the posterior close enough to the prior that prior
+samples look like reconstructions; the equilibrium gate (``margin``) pauses
+D while it is winning too clearly, so that G's gradients keep their signal.
+Pixels are in [-1, 1] (the decoder ends in tanh).
+"""
+
+from minigen import backend, nn, optim
+from minigen.models.gan import DCGANDiscriminator, fake_loss, generator_loss, real_loss
+from minigen.models.vae import ConvDecoder, ConvEncoder, reparameterize
+from minigen.nn import functional as F
+
+
+class VAEGAN(nn.Module):
+    scale = "symmetric"
+
+    def __init__(
+        self, latent_dim=16, gamma=1.0, kl_weight=1.0, margin=0.35, lr=2e-4, betas=(0.5, 0.999)
+    ):
+        super().__init__()
+        self.latent_dim, self.gamma, self.kl_weight, self.margin = (
+            latent_dim,
+            gamma,
+            kl_weight,
+            margin,
+        )
+        self.lr, self.betas = lr, betas
+        self.encoder = ConvEncoder(latent_dim)
+        self.decoder = nn.Sequential(ConvDecoder(latent_dim), nn.Tanh())
+        self.discriminator = DCGANDiscriminator()
+        nn.init.dcgan_init_(self)
+
+    def make_optimizers(self):
+        adam = lambda m: optim.Adam(m.parameters(), lr=self.lr, betas=self.betas)  # noqa: E731
+        return {
+            "enc": adam(self.encoder),
+            "dec": adam(self.decoder),
+            "dis": adam(self.discriminator),
+        }
+
+    def sample(self, n):
+        return self.decoder(backend.randn(n, self.latent_dim))
+
+    def reconstruct(self, x):
+        mu, _ = self.encoder(x)
+        return self.decoder(mu)
+
+    def feature_loss(self, x, x_rec):
+        """1/2 sum of squared differences in D's hidden features, batch mean."""
+        d = self.discriminator.features(x) - self.discriminator.features(x_rec)
+        return (d * d).sum() * (0.5 / x.shape[0])
+
+    def train_step(self, x, optimizers):
+        n = x.shape[0]
+        mu, logvar = self.encoder(x)
+        x_rec = self.decoder(reparameterize(mu, logvar))
+        x_p = self.sample(n)
+
+        # Discriminator: real vs the two kinds of fake (fakes detached).
+        dis = self.discriminator
+        d_real, d_rec, d_p = dis(x), dis(x_rec.detach()), dis(x_p.detach())
+        d_loss = real_loss(d_real) + 0.5 * (fake_loss(d_rec) + fake_loss(d_p))
+        optimizers["dis"].zero_grad()
+        d_loss.backward()
+        if d_loss.item() > self.margin:  # equilibrium: pause D while it wins clearly
+            optimizers["dis"].step()
+
+        # Encoder: KL + L_feat.  Decoder: gamma * L_feat + GAN loss. D's forward
+        # passes are made fresh, after its update.
+        kl = F.gaussian_kl(mu, logvar, reduction="mean")
+        feat = self.feature_loss(x, x_rec)
+        gan = 0.5 * (generator_loss(dis(x_rec)) + generator_loss(dis(x_p)))
+
+        for opt in optimizers.values():
+            opt.zero_grad()
+        (kl * self.kl_weight + feat).backward()
+        encoder_grads = [p.grad for p in self.encoder.parameters()]
+        for opt in optimizers.values():
+            opt.zero_grad()
+        (feat * self.gamma + gan).backward()
+        for p, g in zip(self.encoder.parameters(), encoder_grads):
+            p.grad = g
+        optimizers["enc"].step()
+        optimizers["dec"].step()
+        return {"d_loss": d_loss.item(), "gan": gan.item(), "feat": feat.item(), "kl": kl.item()}

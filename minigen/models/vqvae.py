@@ -1,0 +1,129 @@
+"""VQ-VAE: an autoencoder whose latent is a grid of codebook entries.
+
+The encoder maps an image to z_e, a 7x7 grid of 16-dim vectors. Each vector
+is replaced by its nearest of K = 64 codebook vectors e_k, giving z_q, which
+the decoder turns back into pixel logits (van den Oord et al. 2017).
+
+"Nearest" (an argmin) has no gradient, so the decoder's gradient at z_q is
+copied straight through to z_e: z_q_st = z_e + sg[z_q - z_e] equals z_q in
+the forward pass and has d z_q_st / d z_e = I. The codebook learns from its
+own term, and a commitment term keeps the encoder near the codes:
+
+    loss = BCE(decoder(z_q_st), x) + ||sg[z_e] - e||^2 + beta ||z_e - sg[e]||^2
+
+(each term summed over pixels or positions and channels, averaged over the
+batch; sg = stop gradient = ``detach``; beta = 0.25).
+
+Dead codes: a code that is nobody's nearest neighbour gets no gradient and
+stays dead. The remedy here restarts such codes at random encoder outputs of
+the current batch (``restart_dead=True``).
+"""
+
+from minigen import backend, nn, optim
+from minigen.nn import functional as F
+
+
+class VectorQuantizer(nn.Module):
+    """Nearest-code lookup with a straight-through gradient.
+
+    Input z_e (N, D, H, W); returns z_q_st of the same shape, the codebook and
+    commitment losses (batch means), and the code index at each position (N, H, W).
+    """
+
+    def __init__(self, num_codes=64, code_dim=16, beta=0.25, restart_dead=False):
+        super().__init__()
+        self.beta, self.restart_dead = beta, restart_dead
+        self.codebook = nn.Parameter(
+            backend.uniform(-1.0 / num_codes, 1.0 / num_codes, (num_codes, code_dim))
+        )
+
+    def nearest(self, flat):
+        """Index of the nearest code for each row of ``flat`` (M, D): argmin of
+        ||z||^2 - 2 z.e + ||e||^2, one GEMM instead of an (M, K, D) difference."""
+        e = self.codebook.data
+        d = (flat * flat).sum(axis=1, keepdims=True) - 2 * flat @ e.T + (e * e).sum(axis=1)
+        return d.argmin(axis=1)
+
+    def forward(self, z_e):
+        n, c, h, w = z_e.shape
+        flat = z_e.transpose(0, 2, 3, 1).reshape(n * h * w, c)
+        indices = self.nearest(flat.data)
+        z_q = self.codebook[indices]
+        codebook_loss = ((flat.detach() - z_q) ** 2).sum() / n
+        commitment_loss = ((flat - z_q.detach()) ** 2).sum() / n
+        z_q_st = flat + (z_q - flat).detach()  # forward: z_q; backward: identity to z_e
+        z_q_st = z_q_st.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+        self.last_flat = flat.data  # the encoder outputs, for restarting dead codes
+        return z_q_st, codebook_loss, commitment_loss * self.beta, indices.reshape(n, h, w)
+
+    def restart_dead_codes(self, indices):
+        """Move every code unused in this batch onto a random encoder output of it."""
+        xp = backend.xp()
+        used = xp.bincount(indices.reshape(-1), minlength=self.codebook.shape[0])
+        dead = backend.to_numpy(used == 0).nonzero()[0]
+        if len(dead) == 0:
+            return 0
+        rows = backend.rng().integers(0, self.last_flat.shape[0], size=len(dead))
+        self.codebook.data[backend.from_numpy(dead)] = self.last_flat[backend.from_numpy(rows)]
+        return len(dead)
+
+
+class VQVAE(nn.Module):
+    """Encoder -> VectorQuantizer -> decoder, the reference vq-vae."""
+
+    scale = "unit"
+
+    def __init__(self, num_codes=64, code_dim=16, beta=0.25, restart_dead=False, lr=1e-3):
+        super().__init__()
+        self.lr = lr
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 32, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(64, code_dim, 1),
+        )
+        self.quantizer = VectorQuantizer(num_codes, code_dim, beta, restart_dead)
+        self.decoder = nn.Sequential(
+            nn.Conv2d(code_dim, 64, 1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(32, 1, 4, stride=2, padding=1),
+        )
+
+    def forward(self, x):
+        """Logits, codebook loss, commitment loss and code indices for a batch x."""
+        z_q, codebook_loss, commitment_loss, indices = self.quantizer(self.encoder(x))
+        return self.decoder(z_q), codebook_loss, commitment_loss, indices
+
+    def losses(self, x):
+        logits, codebook_loss, commitment_loss, indices = self(x)
+        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+        return rec, codebook_loss, commitment_loss, indices
+
+    def make_optimizers(self):
+        return {"adam": optim.Adam(self.parameters(), lr=self.lr)}
+
+    def reconstruct(self, x):
+        return self(x)[0].sigmoid()
+
+    def decode_indices(self, indices):
+        """Images (in [0, 1]) from a grid of code indices (N, H, W)."""
+        z_q = self.quantizer.codebook[indices].transpose(0, 3, 1, 2)
+        return self.decoder(z_q).sigmoid()
+
+    def train_step(self, x, optimizers):
+        opt = optimizers["adam"]
+        opt.zero_grad()
+        rec, codebook_loss, commitment_loss, indices = self.losses(x)
+        loss = rec + codebook_loss + commitment_loss
+        loss.backward()
+        opt.step()
+        restarted = self.quantizer.restart_dead_codes(indices) if self.quantizer.restart_dead else 0
+        return {
+            "loss": loss.item(),
+            "rec": rec.item(),
+            "vq": codebook_loss.item() + commitment_loss.item(),
+            "restarted": restarted,
+        }

@@ -1,0 +1,33 @@
+"""Every lesson's --quick smoke run finishes and saves the figures it talks about."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LESSONS = sorted(p.name for p in (Path(__file__).parent.parent / "lessons").glob("[0-9][0-9]_*.py"))
+
+
+def test_all_nine_lessons_are_here():
+    assert [name[:2] for name in LESSONS] == [f"{i:02d}" for i in range(1, 10)]
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_quick_run(lesson, tmp_path):
+    root = Path(__file__).parent.parent
+    env = {**os.environ, "MPLBACKEND": "Agg", "MINIGEN_PROGRESS": "0"}
+    result = subprocess.run(
+        [sys.executable, str(root / "lessons" / lesson), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    figures = list(tmp_path.glob("*.png"))
+    assert figures, f"{lesson} saved no figure"
+    for png in figures:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png

@@ -1,0 +1,139 @@
+"""The six reference models: shapes, dtypes, gradients of their special parts,
+and checkpoint -> resume giving bit-identical parameters."""
+
+import numpy as np
+import pytest
+
+import minigen as mg
+from minigen import backend, models, train
+from minigen.checkpoint import CheckpointError
+from minigen.models.vqvae import VectorQuantizer
+
+
+def to_float64(module):
+    """Cast a module's parameters and buffers to float64, for gradient checks."""
+    for p in module.parameters():
+        p.data = p.data.astype("float64")
+    for m in module.modules():
+        for name in m.__dict__.get("_buffer_names", ()):
+            value = getattr(m, name)
+            if value is not None and value.dtype.kind == "f":
+                setattr(m, name, value.astype("float64"))
+    return module
+
+
+def batch(model, n, seed=0):
+    x = np.random.default_rng(seed).random((n, 1, 28, 28), dtype=np.float32)
+    x = backend.from_numpy(x * 2 - 1 if model.scale == "symmetric" else x)
+    return x
+
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_train_step_is_finite_and_float32(name):
+    mg.manual_seed(0)
+    model = models.build(name)
+    optimizers = model.make_optimizers()
+    before = [backend.to_numpy(p.data).copy() for p in model.parameters()]
+    losses = model.train_step(batch(model, 16), optimizers)
+    assert all(np.isfinite(v) for v in losses.values()), losses
+    for p in model.parameters():
+        assert p.dtype == np.float32, p.shape
+        assert p.grad is None or p.grad.dtype == np.float32
+    changed = sum(
+        not np.array_equal(backend.to_numpy(p.data), old)
+        for p, old in zip(model.parameters(), before)
+    )
+    assert changed >= len(before) - 1  # every network was updated
+
+
+@pytest.mark.parametrize("name", ["mlp-gan", "dcgan", "vae-gan"])
+def test_samples_have_image_shape_and_range(name):
+    model = models.build(name).eval()
+    with mg.no_grad():
+        x = model.sample(5)
+    assert x.shape == (5, 1, 28, 28) and x.dtype == np.float32
+    assert float(abs(x.data).max()) <= 1.0
+
+
+def test_vq_losses_match_finite_differences():
+    """The codebook loss trains only the codes, the commitment loss only the
+    encoder output (the other side is detached), so each is checked against
+    finite differences in the input it trains."""
+    mg.manual_seed(1)
+    vq = to_float64(VectorQuantizer(num_codes=6, code_dim=3))
+    z_data = np.random.default_rng(0).standard_normal((2, 3, 2, 2)) * 0.05
+    z_const = mg.tensor(z_data)
+    assert mg.gradcheck(lambda codebook: vq(z_const)[1], vq.codebook) < 1e-5
+    z = mg.tensor(z_data, requires_grad=True)
+    assert mg.gradcheck(lambda z: vq(z)[2], z) < 1e-5
+
+
+def test_vq_straight_through_copies_the_gradient_to_the_encoder():
+    vq = to_float64(VectorQuantizer(num_codes=5, code_dim=4))
+    z = mg.tensor(np.random.default_rng(1).standard_normal((2, 4, 3, 3)), requires_grad=True)
+    upstream = np.random.default_rng(2).standard_normal((2, 4, 3, 3))
+    z_q, _, _, indices = vq(z)
+    z_q.backward(backend.from_numpy(upstream))
+    np.testing.assert_allclose(backend.to_numpy(z.grad), upstream)  # identity to z_e
+    assert vq.codebook.grad is None  # codes learn only from their own loss
+    codes = backend.to_numpy(vq.codebook.data)[backend.to_numpy(indices)]  # (2, 3, 3, 4)
+    np.testing.assert_allclose(backend.to_numpy(z_q.data), codes.transpose(0, 3, 1, 2))
+
+
+def test_vq_restart_moves_dead_codes_onto_encoder_outputs():
+    vq = VectorQuantizer(num_codes=8, code_dim=2, restart_dead=True)
+    z = mg.tensor(backend.from_numpy(np.full((1, 2, 2, 2), 5.0, dtype=np.float32)))
+    _, _, _, indices = vq(z)
+    restarted = vq.restart_dead_codes(indices)
+    assert restarted == 7
+    codebook = backend.to_numpy(vq.codebook.data)
+    assert (np.all(codebook == 5.0, axis=1)).sum() == 7
+
+
+def test_vaegan_feature_loss_gradient():
+    mg.manual_seed(2)
+    model = to_float64(models.build("vae-gan"))
+    rng = np.random.default_rng(3)
+    x = mg.tensor(rng.uniform(-1, 1, (2, 1, 28, 28)))
+    x_rec = mg.tensor(rng.uniform(-1, 1, (2, 1, 28, 28)), requires_grad=True)
+    # Spot-check a direction: the full finite-difference check of 1,568 inputs
+    # costs too much; a directional derivative checks the same chain rule.
+    direction = rng.standard_normal(x_rec.shape)
+    loss = model.feature_loss(x, x_rec)
+    loss.backward()
+    analytic = float((backend.to_numpy(x_rec.grad) * direction).sum())
+    h = 1e-6
+    plus = model.feature_loss(x, mg.tensor(backend.to_numpy(x_rec.data) + h * direction)).item()
+    minus = model.feature_loss(x, mg.tensor(backend.to_numpy(x_rec.data) - h * direction)).item()
+    numeric = (plus - minus) / (2 * h)
+    assert abs(analytic - numeric) <= 1e-6 * max(1.0, abs(numeric))
+    assert abs(numeric) > 1e-3  # the check has something to compare
+
+
+@pytest.mark.parametrize("name", ["mlp-vae", "dcgan", "vq-vae"])
+def test_resume_is_bit_identical(name, tmp_path):
+    images = (np.random.default_rng(0).random((256, 28, 28)) * 255).astype(np.uint8)
+    options = {"restart_dead": True} if name == "vq-vae" else {}
+    full, _, _ = train.train(name, 2, images=images, seed=5, quiet=True, **options)
+    train.train(name, 1, images=images, seed=5, out=tmp_path, quiet=True, **options)
+    resumed, _, history = train.train(
+        name, 2, images=images, resume=tmp_path / "checkpoint.npz", quiet=True
+    )
+    for (key, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
+        np.testing.assert_array_equal(backend.to_numpy(a), backend.to_numpy(b), err_msg=key)
+    assert len(next(iter(history.values()))) == 2 * (256 // models.MODELS[name][2])
+
+
+def test_checkpoint_of_the_wrong_model_is_refused(tmp_path):
+    images = np.zeros((128, 28, 28), dtype=np.uint8)
+    train.train("mlp-vae", 1, images=images, out=tmp_path, quiet=True)
+    with pytest.raises(CheckpointError, match="mlp-vae.*not 'dcgan'"):
+        train.load(tmp_path / "checkpoint.npz", name="dcgan")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip file")
+    with pytest.raises(CheckpointError, match="junk.npz"):
+        train.load(tmp_path / "junk.npz")
+
+
+def test_unknown_model_names_the_choices():
+    with pytest.raises(ValueError, match="unknown model 'gan'.*mlp-gan"):
+        models.build("gan")
