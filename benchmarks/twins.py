@@ -1,0 +1,508 @@
+"""PyTorch twins of minigen's six reference models, for benchmarks and checks.
+
+Each twin mirrors its minigen model (minigen/models) line for line: the same
+layers under the same names (so minigen's state dict loads into it as is),
+the same losses and the same ``train_step`` (which passes, which detaches,
+which optimizer steps when). ``twin_of(model)`` builds the twin of a minigen
+model and copies its weights, so both start identical.
+
+Random numbers: minigen draws its noise (z, the reparameterisation eps) on
+the host; a twin draws with ``torch.randn`` unless its ``noise`` attribute
+is set to a callable ``noise(*shape) -> host array``. ``agreement`` uses
+that to feed the twin exactly the noise minigen drew in the same step, so
+the two must report the same losses: a check of the twins and of minigen.
+
+PyTorch is only a yardstick here, never a dependency of minigen.
+"""
+
+import math
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from minigen import backend
+from minigen.models import GAN, VAE, VAEGAN, VQVAE
+
+
+class Twin(nn.Module):
+    """Base: ``randn`` draws from torch, or from ``noise`` when it is set."""
+
+    noise = None  # callable(*shape) -> host array, to replay minigen's draws
+
+    def randn(self, *shape, like):
+        if self.noise is None:
+            return torch.randn(*shape, device=like.device, dtype=like.dtype)
+        drawn = torch.from_numpy(np.asarray(self.noise(*shape)))
+        return drawn.to(device=like.device, dtype=like.dtype)
+
+
+# ------------------------------------------------------------------------ GANs
+
+
+class MLPGenerator(nn.Module):
+    def __init__(self, z_dim=64):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, 256),
+            nn.LeakyReLU(0.2),
+            nn.Linear(256, 512),
+            nn.LeakyReLU(0.2),
+            nn.Linear(512, 784),
+            nn.Tanh(),
+            nn.Unflatten(1, (1, 28, 28)),
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class MLPDiscriminator(nn.Module):
+    def __init__(self, pack=1):
+        super().__init__()
+        self.pack = pack
+        self.net = nn.Sequential(
+            nn.Linear(784 * pack, 512),
+            nn.LeakyReLU(0.2),
+            nn.Linear(512, 256),
+            nn.LeakyReLU(0.2),
+            nn.Linear(256, 1),
+        )
+
+    def forward(self, x):
+        return self.net(x.reshape(x.shape[0] // self.pack, 784 * self.pack))
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, z_dim=64):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, 128 * 7 * 7),
+            nn.BatchNorm1d(128 * 7 * 7),
+            nn.ReLU(),
+            nn.Unflatten(1, (128, 7, 7)),
+            nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.ConvTranspose2d(64, 1, 4, stride=2, padding=1),
+            nn.Tanh(),
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class DCGANDiscriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 64, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(64, 128, 4, stride=2, padding=1),
+            nn.BatchNorm2d(128),
+            nn.LeakyReLU(0.2),
+        )
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+
+    def features(self, x):
+        return self.body(x)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def real_loss(logits):
+    return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+
+
+def fake_loss(logits):
+    return F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
+
+
+class GANTwin(Twin):
+    """minigen.models.GAN: one D update on real + detached fake, then one G
+    update through a fresh D forward."""
+
+    def __init__(self, kind="mlp", z_dim=64, pack=1, lr=2e-4, betas=(0.5, 0.999)):
+        super().__init__()
+        self.z_dim, self.lr, self.betas = z_dim, lr, betas
+        if kind == "mlp":
+            self.generator = MLPGenerator(z_dim)
+            self.discriminator = MLPDiscriminator(pack)
+        else:
+            self.generator = DCGANGenerator(z_dim)
+            self.discriminator = DCGANDiscriminator()
+
+    def make_optimizers(self):
+        return {
+            "d": torch.optim.Adam(self.discriminator.parameters(), lr=self.lr, betas=self.betas),
+            "g": torch.optim.Adam(self.generator.parameters(), lr=self.lr, betas=self.betas),
+        }
+
+    def train_step(self, x, optimizers):
+        d_opt, g_opt = optimizers["d"], optimizers["g"]
+        fake = self.generator(self.randn(x.shape[0], self.z_dim, like=x))
+
+        d_opt.zero_grad()
+        d_loss = real_loss(self.discriminator(x)) + fake_loss(self.discriminator(fake.detach()))
+        d_loss.backward()
+        d_opt.step()
+
+        g_opt.zero_grad()
+        g_loss = real_loss(self.discriminator(fake))
+        g_loss.backward()
+        g_opt.step()
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+
+# ------------------------------------------------------------------------ VAEs
+
+
+class MLPEncoder(nn.Module):
+    def __init__(self, latent_dim=20, hidden=400):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(784, hidden), nn.ReLU())
+        self.mu = nn.Linear(hidden, latent_dim)
+        self.logvar = nn.Linear(hidden, latent_dim)
+
+    def forward(self, x):
+        h = self.body(x)
+        return self.mu(h), self.logvar(h)
+
+
+class MLPDecoder(nn.Module):
+    def __init__(self, latent_dim=20, hidden=400):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 784),
+            nn.Unflatten(1, (1, 28, 28)),
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class ConvEncoder(nn.Module):
+    def __init__(self, latent_dim=16):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 32, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        self.mu = nn.Linear(64 * 7 * 7, latent_dim)
+        self.logvar = nn.Linear(64 * 7 * 7, latent_dim)
+
+    def forward(self, x):
+        h = self.body(x)
+        return self.mu(h), self.logvar(h)
+
+
+class ConvDecoder(nn.Module):
+    def __init__(self, latent_dim=16):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, 64 * 7 * 7),
+            nn.ReLU(),
+            nn.Unflatten(1, (64, 7, 7)),
+            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(32, 1, 4, stride=2, padding=1),
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
+def gaussian_kl(mu, logvar):
+    """KL(N(mu, exp(logvar)) || N(0, I)) summed over latents, batch mean."""
+    return 0.5 * (mu * mu + logvar.exp() - 1 - logvar).sum() / mu.shape[0]
+
+
+class VAETwin(Twin):
+    """minigen.models.VAE: loss = sum-BCE / N + KL (batch mean), one Adam."""
+
+    def __init__(self, kind="mlp", latent_dim=20, lr=1e-3):
+        super().__init__()
+        self.lr = lr
+        if kind == "mlp":
+            self.encoder, self.decoder = MLPEncoder(latent_dim), MLPDecoder(latent_dim)
+        else:
+            self.encoder, self.decoder = ConvEncoder(latent_dim), ConvDecoder(latent_dim)
+
+    def reparameterize(self, mu, logvar):
+        return mu + (logvar * 0.5).exp() * self.randn(*mu.shape, like=mu)
+
+    def make_optimizers(self):
+        return {"adam": torch.optim.Adam(self.parameters(), lr=self.lr)}
+
+    def train_step(self, x, optimizers):
+        opt = optimizers["adam"]
+        opt.zero_grad()
+        mu, logvar = self.encoder(x)
+        logits = self.decoder(self.reparameterize(mu, logvar))
+        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+        kl = gaussian_kl(mu, logvar)
+        loss = rec + kl
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item(), "rec": rec.item(), "kl": kl.item()}
+
+
+# ---------------------------------------------------------------------- VQ-VAE
+
+
+class VectorQuantizer(nn.Module):
+    def __init__(self, num_codes=64, code_dim=16, beta=0.25, restart_dead=False):
+        super().__init__()
+        self.beta, self.restart_dead = beta, restart_dead
+        self.codebook = nn.Parameter(torch.empty(num_codes, code_dim))
+
+    @torch.no_grad()
+    def nearest(self, flat):
+        e = self.codebook
+        d = (flat * flat).sum(dim=1, keepdim=True) - 2 * flat @ e.T + (e * e).sum(dim=1)
+        return d.argmin(dim=1)
+
+    def forward(self, z_e):
+        n, c, h, w = z_e.shape
+        flat = z_e.permute(0, 2, 3, 1).reshape(n * h * w, c)
+        indices = self.nearest(flat.detach())
+        z_q = self.codebook[indices]
+        codebook_loss = ((flat.detach() - z_q) ** 2).sum() / n
+        commitment_loss = ((flat - z_q.detach()) ** 2).sum() / n
+        z_q_st = flat + (z_q - flat).detach()  # straight-through estimator
+        z_q_st = z_q_st.reshape(n, h, w, c).permute(0, 3, 1, 2)
+        self.last_flat = flat.detach()
+        return z_q_st, codebook_loss, commitment_loss * self.beta, indices.reshape(n, h, w)
+
+    @torch.no_grad()
+    def restart_dead_codes(self, indices):
+        """As minigen, but the encoder outputs are drawn with torch's RNG."""
+        used = torch.bincount(indices.reshape(-1), minlength=self.codebook.shape[0])
+        dead = (used == 0).nonzero()[:, 0]
+        if len(dead) == 0:
+            return 0
+        rows = torch.randint(0, self.last_flat.shape[0], (len(dead),), device=dead.device)
+        self.codebook[dead] = self.last_flat[rows]
+        return len(dead)
+
+
+class VQVAETwin(Twin):
+    """minigen.models.VQVAE: sum-BCE / N + codebook + 0.25 commitment, one Adam."""
+
+    def __init__(self, num_codes=64, code_dim=16, beta=0.25, restart_dead=False, lr=1e-3):
+        super().__init__()
+        self.lr = lr
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 32, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(64, code_dim, 1),
+        )
+        self.quantizer = VectorQuantizer(num_codes, code_dim, beta, restart_dead)
+        self.decoder = nn.Sequential(
+            nn.Conv2d(code_dim, 64, 1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(32, 1, 4, stride=2, padding=1),
+        )
+
+    def make_optimizers(self):
+        return {"adam": torch.optim.Adam(self.parameters(), lr=self.lr)}
+
+    def train_step(self, x, optimizers):
+        opt = optimizers["adam"]
+        opt.zero_grad()
+        z_q, codebook_loss, commitment_loss, indices = self.quantizer(self.encoder(x))
+        logits = self.decoder(z_q)
+        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+        loss = rec + codebook_loss + commitment_loss
+        loss.backward()
+        opt.step()
+        restarted = self.quantizer.restart_dead_codes(indices) if self.quantizer.restart_dead else 0
+        return {
+            "loss": loss.item(),
+            "rec": rec.item(),
+            "vq": codebook_loss.item() + commitment_loss.item(),
+            "restarted": restarted,
+        }
+
+
+# --------------------------------------------------------------------- VAE-GAN
+
+
+class VAEGANTwin(Twin):
+    """minigen.models.VAEGAN: gated D update, then encoder (KL + L_feat) and
+    decoder (gamma L_feat + GAN) gradients from two backward passes."""
+
+    def __init__(
+        self, latent_dim=16, gamma=1.0, kl_weight=1.0, margin=0.35, lr=2e-4, betas=(0.5, 0.999)
+    ):
+        super().__init__()
+        self.latent_dim, self.gamma, self.kl_weight, self.margin = (
+            latent_dim,
+            gamma,
+            kl_weight,
+            margin,
+        )
+        self.lr, self.betas = lr, betas
+        self.encoder = ConvEncoder(latent_dim)
+        self.decoder = nn.Sequential(ConvDecoder(latent_dim), nn.Tanh())
+        self.discriminator = DCGANDiscriminator()
+
+    def make_optimizers(self):
+        adam = lambda m: torch.optim.Adam(m.parameters(), lr=self.lr, betas=self.betas)  # noqa: E731
+        return {
+            "enc": adam(self.encoder),
+            "dec": adam(self.decoder),
+            "dis": adam(self.discriminator),
+        }
+
+    def feature_loss(self, x, x_rec):
+        d = self.discriminator.features(x) - self.discriminator.features(x_rec)
+        return (d * d).sum() * (0.5 / x.shape[0])
+
+    def train_step(self, x, optimizers):
+        n = x.shape[0]
+        mu, logvar = self.encoder(x)
+        x_rec = self.decoder(mu + (logvar * 0.5).exp() * self.randn(*mu.shape, like=mu))
+        x_p = self.decoder(self.randn(n, self.latent_dim, like=x))
+
+        dis = self.discriminator
+        d_real, d_rec, d_p = dis(x), dis(x_rec.detach()), dis(x_p.detach())
+        d_loss = real_loss(d_real) + 0.5 * (fake_loss(d_rec) + fake_loss(d_p))
+        optimizers["dis"].zero_grad()
+        d_loss.backward()
+        if d_loss.item() > self.margin:
+            optimizers["dis"].step()
+
+        kl = gaussian_kl(mu, logvar)
+        feat = self.feature_loss(x, x_rec)
+        gan = 0.5 * (real_loss(dis(x_rec)) + real_loss(dis(x_p)))
+
+        for opt in optimizers.values():
+            opt.zero_grad()
+        (kl * self.kl_weight + feat).backward(retain_graph=True)  # feat's graph is used again
+        encoder_grads = [p.grad for p in self.encoder.parameters()]
+        for opt in optimizers.values():
+            opt.zero_grad()
+        (feat * self.gamma + gan).backward()
+        for p, g in zip(self.encoder.parameters(), encoder_grads, strict=True):
+            p.grad = g
+        optimizers["enc"].step()
+        optimizers["dec"].step()
+        return {"d_loss": d_loss.item(), "gan": gan.item(), "feat": feat.item(), "kl": kl.item()}
+
+
+# -------------------------------------------------------------- building twins
+
+
+def _make_twin(model):
+    """An untrained twin with the same settings as minigen ``model``."""
+    if isinstance(model, GAN):
+        pack = getattr(model.discriminator, "pack", 1)
+        return GANTwin(model.kind, model.z_dim, pack, model.lr, model.betas)
+    if isinstance(model, VAE):
+        return VAETwin(model.kind, model.latent_dim, model.lr)
+    if isinstance(model, VQVAE):
+        q = model.quantizer
+        num_codes, code_dim = q.codebook.shape
+        return VQVAETwin(num_codes, code_dim, q.beta, q.restart_dead, model.lr)
+    if isinstance(model, VAEGAN):
+        return VAEGANTwin(
+            model.latent_dim, model.gamma, model.kl_weight, model.margin, model.lr, model.betas
+        )
+    raise TypeError(f"no PyTorch twin for {type(model).__name__}")
+
+
+def twin_of(model, device="cpu"):
+    """The PyTorch twin of a minigen model, with a copy of its current weights
+    and buffers (strict: every name must match), in training mode."""
+    twin = _make_twin(model)
+    state = {k: torch.from_numpy(backend.to_numpy(v).copy()) for k, v in model.state_dict().items()}
+    twin.load_state_dict(state, strict=True)
+    return twin.to(device).train()
+
+
+def to_torch(x, device="cpu"):
+    """A minigen batch (backend array) as a torch tensor on ``device``."""
+    return torch.from_numpy(backend.to_numpy(x).copy()).to(device)
+
+
+@contextmanager
+def recorded_noise():
+    """Record (as host arrays) every backend.randn draw minigen makes inside."""
+    draws, original = [], backend.randn
+
+    def randn(*shape, **kwargs):
+        a = original(*shape, **kwargs)
+        draws.append(backend.to_numpy(a).copy())
+        return a
+
+    backend.randn = randn
+    try:
+        yield draws
+    finally:
+        backend.randn = original
+
+
+def replay(draws):
+    """A ``noise`` callable that hands out recorded draws in order, checking shapes."""
+    queue = list(draws)
+
+    def noise(*shape):
+        if not queue:
+            raise AssertionError(f"the twin draws noise of shape {shape} that minigen never drew")
+        a = queue.pop(0)
+        if a.shape != tuple(shape):
+            raise AssertionError(f"the twin draws noise of shape {shape}, minigen drew {a.shape}")
+        return a
+
+    noise.left = queue
+    return noise
+
+
+def relative_difference(ours, theirs):
+    """Largest |a - b| / max(|b|, 1e-6) over the float losses both report."""
+    worst = 0.0
+    for key, b in theirs.items():
+        a = ours[key]
+        if isinstance(b, float):
+            worst = max(worst, abs(a - b) / max(abs(b), 1e-6))
+        elif a != b:
+            return math.inf
+    return worst
+
+
+def agreement(model, batches, twin=None, device="cpu"):
+    """Run minigen ``model`` and its twin on the same batches with the same noise.
+
+    batches: backend arrays, one training step each. The twin is made from
+    the model's weights before the first step unless given. Returns
+    (twin, twin optimizers, list of (minigen losses, twin losses) per step).
+    Both sides have taken len(batches) steps afterwards.
+    """
+    twin = twin_of(model, device) if twin is None else twin
+    ours_opt, their_opt = model.make_optimizers(), twin.make_optimizers()
+    results = []
+    for x in batches:
+        with recorded_noise() as draws:
+            ours = model.train_step(x, ours_opt)
+        twin.noise = replay(draws)
+        try:
+            theirs = twin.train_step(to_torch(x, device), their_opt)
+        finally:
+            left, twin.noise = twin.noise.left, None
+        if left:
+            raise AssertionError(f"minigen drew {len(left)} noise arrays the twin never used")
+        results.append((ours, theirs))
+    return twin, ours_opt, their_opt, results
