@@ -73,6 +73,8 @@ def accuracy(classifier, images, labels, batch_size=500):
 
     correct = 0
     labels = backend.to_numpy(labels)
+    if len(labels) != len(images):
+        raise ValueError(f"accuracy: {len(images)} images but {len(labels)} labels")
     with _evaluating(classifier):
         for i, x in enumerate(_unit_batches(images, batch_size, "accuracy")):
             predicted = backend.to_numpy(classifier(Tensor(x)).data.argmax(axis=1))

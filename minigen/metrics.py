@@ -62,7 +62,7 @@ def _unit_batches(images, batch_size, who, check_range=True):
         raise ValueError(
             f"{who}: expected images of shape (N, H, W) or (N, 1, H, W), got {tuple(images.shape)}"
         )
-    if images.dtype.kind not in "uif":
+    if images.dtype != backend.host.uint8 and images.dtype.kind != "f":
         raise TypeError(f"{who}: expected uint8 or float images, got dtype {images.dtype}")
     if batch_size < 1:
         raise ValueError(f"{who}: batch_size must be >= 1, got {batch_size}")

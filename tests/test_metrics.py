@@ -281,6 +281,8 @@ def test_bad_images_get_clear_errors():
         metrics.negative_elbo(model, np.zeros((4, 784), dtype=np.uint8))
     with pytest.raises(ValueError, match=r"\[0, 1\].*\(x \+ 1\) / 2"):
         metrics.reconstruction_bce(model, -np.ones((4, 28, 28), dtype=np.float32))
+    with pytest.raises(TypeError, match="uint8 or float images, got dtype int32"):
+        metrics.negative_elbo(model, np.zeros((4, 28, 28), dtype=np.int32))
     with pytest.raises(ValueError, match="no images"):
         metrics.negative_elbo(model, np.zeros((0, 28, 28), dtype=np.uint8))
 
