@@ -261,7 +261,7 @@ def frechet_distance_gaussians(mu1, cov1, mu2, cov2):
     np = backend.host
     mu1, mu2 = _host64(mu1, "frechet_distance"), _host64(mu2, "frechet_distance")
     cov1, cov2 = _host64(cov1, "frechet_distance"), _host64(cov2, "frechet_distance")
-    d = mu1.shape[0]
+    d = mu1.shape[-1] if mu1.ndim else 0
     if mu1.shape != (d,) or mu2.shape != (d,) or cov1.shape != (d, d) or cov2.shape != (d, d):
         raise ValueError(
             "frechet_distance_gaussians: expected means (d,) and covariances (d, d), got "
