@@ -74,10 +74,13 @@ def test_state_dict_has_parameters_and_buffers_in_pytorch_order():
 
 
 def test_shared_parameter_counted_once():
-    fc = nn.Linear(2, 2)
-    model = nn.Sequential(fc, nn.ReLU(), fc)
-    assert len(model.parameters()) == 2
-    assert list(model.state_dict()) == ["0.weight", "0.bias"]
+    fc, bn = nn.Linear(2, 2), nn.BatchNorm1d(2)
+    model = nn.Sequential(fc, bn, nn.ReLU(), fc, bn)
+    assert len(model.parameters()) == 4
+    assert list(model.state_dict()) == [
+        "0.weight", "0.bias", "1.weight", "1.bias",
+        "1.running_mean", "1.running_var", "1.num_batches_tracked",
+    ]  # fmt: skip
 
 
 def test_sequential_indexing_len_and_call():

@@ -84,11 +84,16 @@ class Module:
                     for i, v in enumerate(value):
                         yield f"{name}.{i}", v
 
-    def named_modules(self, prefix=""):
-        """(dotted name, module) for this module and every submodule, depth first."""
+    def named_modules(self, prefix="", _seen=None):
+        """(dotted name, module) for this module and every submodule, depth first;
+        a module used twice appears once, under its first name."""
+        _seen = set() if _seen is None else _seen
+        if id(self) in _seen:
+            return
+        _seen.add(id(self))
         yield prefix, self
         for name, child in self._children():
-            yield from child.named_modules(f"{prefix}{name}" if not prefix else f"{prefix}.{name}")
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name, _seen)
 
     def modules(self):
         return [m for _, m in self.named_modules()]
