@@ -1,0 +1,489 @@
+"""Time one full training step of each reference model, minigen vs PyTorch.
+
+One step is what the model's ``train_step`` does: every forward pass, the
+losses, every backward pass and the optimizer update of every network (for
+a GAN one D update and one G update). It runs on real Fashion-MNIST batches
+at the reference batch sizes (shared/reference-models.md), float32.
+
+When PyTorch is installed, the PyTorch twin of each model
+(benchmarks/twins.py) starts from minigen's weights; one step of each, on
+the same batch with the same noise, must give the same losses (the largest
+relative difference is printed: a correctness check of minigen and of the
+twin). Then the two alternate in short blocks (minigen, PyTorch, PyTorch,
+minigen, ...; a pause and one untimed step before each block, as
+benchmarks/layers.py does), so machine drift hits both; each gets ``--steps``
+timed steps after ``--warmup`` untimed ones.
+
+Per model the table gives the median step time with its interquartile
+range, the ratio minigen / PyTorch, images per second, and:
+
+- the floor: the step's GEMM FLOPs divided by the machine's best float32
+  GEMM rate (NumPy, and PyTorch when present, on 1024^3 and 2048^3 products
+  at the same thread count). FLOPs are counted while minigen runs one step:
+  2*m*n*k for each matrix product that autograd actually performs
+  (Linear: forward, dx, dW; Conv2d: its im2col GEMMs; ConvTranspose2d: the
+  GEMM of its forward, the adjoint, and its two backward GEMMs; VQ-VAE: the
+  code-distance GEMM). A backward GEMM counts only where a gradient is
+  needed: no dx for a first layer whose input needs none (D's first layer on
+  real images, G's first layer on z, the encoder's on x). Elementwise work,
+  BatchNorm, losses, im2col copies and Adam are not counted, so the floor is
+  a lower bound. With PyTorch present the count is checked against
+  torch.utils.flop_counter on the twin's step.
+- peak memory of one step, above what was allocated before it (activations,
+  gradients, temporaries; not the weights or Adam's state). minigen on NumPy:
+  tracemalloc (NumPy reports its allocations to it); on CuPy: the memory
+  pool's growth. PyTorch on CPU: its profiler's allocation events; on CUDA:
+  torch.cuda.max_memory_allocated.
+
+Finally ``--memory-steps`` minigen steps per model check that memory stays
+flat (no graph or array survives a step): resident memory (/proc/self/statm)
+and live minigen Tensors after step 10 and after the last step.
+
+    python benchmarks/steps.py                       # all six, 2 threads
+    python benchmarks/steps.py --models mlp-gan dcgan --steps 10 --memory-steps 50
+    python benchmarks/steps.py --backend cupy        # minigen on CuPy, PyTorch on CUDA
+
+PyTorch is only a yardstick, never a dependency of minigen; without it the
+script prints the minigen columns alone.
+"""
+
+import argparse
+import gc
+import itertools
+import math
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+from contextlib import contextmanager
+from pathlib import Path
+
+MODEL_NAMES = ("mlp-gan", "mlp-vae", "dcgan", "conv-vae", "vq-vae", "vae-gan")
+# Issue 6: PyTorch 2.13 on 2 CPU cores (2 threads), ms per step, and the floor in ms.
+REFERENCE = {
+    "mlp-gan": (11.6, 3.5),
+    "mlp-vae": (5.4, 2.0),
+    "dcgan": (72.8, 49.4),
+    "conv-vae": (25.5, 13.1),
+    "vq-vae": (33.8, 13.0),
+    "vae-gan": (137.9, 75.0),
+}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--models", nargs="+", default=list(MODEL_NAMES), choices=MODEL_NAMES)
+    p.add_argument("--steps", type=int, default=30, help="timed steps per model and framework")
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps before timing")
+    p.add_argument("--block", type=int, default=3, help="timed steps per alternating block")
+    p.add_argument("--pause", type=float, default=0.05, help="seconds of rest before a block")
+    p.add_argument("--backend", default="numpy", choices=("numpy", "cupy", "strict"))
+    p.add_argument("--memory-steps", type=int, default=1000, help="steps of the flatness check")
+    p.add_argument("--threads", type=int, default=2, help="BLAS / PyTorch threads")
+    p.add_argument("--no-torch", action="store_true", help="minigen alone, even with PyTorch")
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    ARGS = parse_args()
+    # Thread counts must be set before NumPy's BLAS starts; a value already in
+    # the environment wins (and is printed).
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(ARGS.threads))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402  (host data, the GEMM rate)
+
+import minigen  # noqa: E402
+from minigen import backend, data, models  # noqa: E402
+from minigen.autograd import Tensor  # noqa: E402
+from minigen.models.vqvae import VectorQuantizer  # noqa: E402
+from minigen.nn.conv import Conv2dFunction, ConvTranspose2dFunction  # noqa: E402
+from minigen.nn.layers import LinearFunction  # noqa: E402
+from minigen.ops import MatMul  # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+# ---------------------------------------------------------------- FLOP counting
+
+GEMM_FUNCTIONS = (LinearFunction, Conv2dFunction, ConvTranspose2dFunction, MatMul)
+
+
+def forward_gemm_flops(cls, arrays, out):
+    """2*m*n*k of the GEMM a Function's forward performs.
+
+    Linear and Conv2d: every output element sums weight[0].size products
+    (in, or C*kh*kw). ConvTranspose2d: every input element meets
+    weight[0].size = Cout*kh*kw weights. MatMul: each output sums a.shape[-1].
+    The two backward GEMMs (dx, dW) of each are the same size.
+    """
+    x, w = arrays[0], arrays[1]
+    if cls is ConvTranspose2dFunction:
+        return 2 * x.size * w[0].size
+    if cls is MatMul:
+        return 2 * out.size * x.shape[-1]
+    return 2 * out.size * w[0].size
+
+
+@contextmanager
+def counting_gemm_flops():
+    """Count the GEMM FLOPs of everything minigen computes inside; yields a dict
+    whose "flops" grows. Backward GEMMs count once per input (x, weight) that
+    needs a gradient, as ``needs_input_grad`` says."""
+    counter = {"flops": 0}
+    saved = [(cls, cls.forward, cls.backward) for cls in GEMM_FUNCTIONS]
+    nearest = VectorQuantizer.nearest
+
+    def wrap(cls, forward, backward):
+        def counted_forward(self, *arrays, **params):
+            out = forward(self, *arrays, **params)
+            self._gemm_flops = forward_gemm_flops(cls, arrays, out)
+            counter["flops"] += self._gemm_flops
+            return out
+
+        def counted_backward(self, grad):
+            counter["flops"] += self._gemm_flops * sum(self.needs_input_grad[:2])
+            return backward(self, grad)
+
+        cls.forward, cls.backward = counted_forward, counted_backward
+
+    def counted_nearest(self, flat):  # distances: (M, D) @ (D, K)
+        counter["flops"] += 2 * flat.shape[0] * flat.shape[1] * self.codebook.shape[0]
+        return nearest(self, flat)
+
+    try:
+        for cls, forward, backward in saved:
+            wrap(cls, forward, backward)
+        VectorQuantizer.nearest = counted_nearest
+        yield counter
+    finally:
+        for cls, forward, backward in saved:
+            cls.forward, cls.backward = forward, backward
+        VectorQuantizer.nearest = nearest
+
+
+def step_flops(step):
+    """GEMM FLOPs of one call of ``step`` (a minigen training step)."""
+    with counting_gemm_flops() as counter:
+        step()
+    return counter["flops"]
+
+
+def torch_step_flops(step):
+    """FLOPs of one twin step as torch.utils.flop_counter counts them (GEMMs, convs)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+# ------------------------------------------------------------ machine GEMM rate
+
+
+def gemm_rate(matmul, make, sync, sizes=(1024, 2048), repeats=3):
+    """Best float32 GEMM rate, FLOP/s, over a few n x n products."""
+    best = 0.0
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        a, b = (make(rng.standard_normal((n, n), dtype=np.float32)) for _ in range(2))
+        matmul(a, b)  # untimed: thread pools up
+        sync()
+        for _ in range(repeats):
+            start = time.perf_counter()
+            matmul(a, b)
+            sync()
+            best = max(best, 2 * n**3 / (time.perf_counter() - start))
+    return best
+
+
+# ---------------------------------------------------------------------- memory
+
+
+@contextmanager
+def quiet_fds():
+    """Silence C-level stdout/stderr (PyTorch's profiler chatter) inside."""
+    sys.stdout.flush(), sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1), os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+        for fd in saved + [devnull]:
+            os.close(fd)
+
+
+def minigen_peak_bytes(step, sync):
+    """Peak memory one minigen step allocates above what it started with."""
+    if backend.name() == "cupy":
+        pool = backend.xp().get_default_memory_pool()
+        sync()
+        pool.free_all_blocks()
+        base = pool.used_bytes()
+        step()
+        sync()
+        return pool.total_bytes() - base  # the pool keeps what it grew to
+    tracemalloc.start()
+    try:
+        step()  # traced, so that what it leaves (gradients) is traced when freed
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        step()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+
+
+def torch_peak_bytes(step, device):
+    """Peak memory one PyTorch step allocates above what it started with."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        step()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+    from torch.profiler import ProfilerActivity, profile
+
+    with quiet_fds(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    current = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        current += event.self_cpu_memory_usage
+        peak = max(peak, current)
+    return peak
+
+
+def resident_bytes():
+    """Resident set size of this process, from /proc/self/statm (Linux)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return None
+
+
+def live_tensors():
+    gc.collect()
+    # type(o), not isinstance: some of torch's lazy objects warn when asked their class
+    return sum(1 for o in gc.get_objects() if issubclass(type(o), Tensor))
+
+
+def memory_flatness(step, steps, sync):
+    """Resident memory, live Tensors (and CuPy pool use) after step 10 and the last."""
+    marks = {}
+    for i in range(1, steps + 1):
+        step()
+        if i in (min(10, steps), steps):
+            sync()
+            pool = (
+                backend.xp().get_default_memory_pool().used_bytes()
+                if backend.name() == "cupy"
+                else None
+            )
+            marks[i] = (resident_bytes(), live_tensors(), pool)
+    return marks
+
+
+# ---------------------------------------------------------------------- timing
+
+
+def make_sync(torch_device):
+    def sync():
+        if backend.name() == "cupy":
+            backend.xp().cuda.Device().synchronize()
+        if torch_device == "cuda":
+            torch.cuda.synchronize()
+
+    return sync
+
+
+def stepper(model, optimizers, batches):
+    """A no-argument function: one training step on the next batch (cycling)."""
+    cycle = itertools.cycle(batches)
+    return lambda: model.train_step(next(cycle), optimizers)
+
+
+def alternate(steps, n_steps, block, pause, sync):
+    """Time the step functions in alternating blocks; per function a list of seconds."""
+    times = [[] for _ in steps]
+    for r in range(math.ceil(n_steps / block)):
+        order = list(range(len(steps)))
+        for i in order if r % 2 == 0 else order[::-1]:
+            time.sleep(pause)
+            steps[i]()  # untimed: caches and thread pools warm again
+            for _ in range(block):
+                sync()
+                start = time.perf_counter()
+                steps[i]()
+                sync()
+                times[i].append(time.perf_counter() - start)
+    return [t[:n_steps] for t in times]
+
+
+def summary(seconds):
+    """(median, first quartile, third quartile) in ms."""
+    q1, median, q3 = statistics.quantiles([1e3 * s for s in seconds], n=4, method="inclusive")
+    return median, q1, q3
+
+
+# ------------------------------------------------------------------------ main
+
+
+def thread_report(threads):
+    env = " ".join(
+        f"{v}={os.environ.get(v, 'unset')}"
+        for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    )
+    try:
+        blas = np.__config__.CONFIG["Build Dependencies"]["blas"]["name"]
+    except (AttributeError, KeyError, TypeError):
+        blas = "?"
+    line = f"threads: {env}; NumPy {np.__version__} BLAS {blas}"
+    if torch is not None:
+        line += f"; torch.get_num_threads() = {torch.get_num_threads()}"
+    return line + f"; {os.cpu_count()} CPUs visible"
+
+
+def run_model(name, images, args, use_torch, torch_device, sync):
+    """Check, time and measure one model; returns a dict of results."""
+    minigen.manual_seed(0)
+    model = models.build(name)
+    batch_size = model.batch_size
+    source = data.batches(images, None, batch_size, scale=model.scale, seed=0)
+    batches = [x for _, (x, _) in zip(range(8), source)]
+    out = {"name": name, "batch": batch_size}
+
+    if use_torch:
+        import twins
+
+        torch.manual_seed(0)
+        twin, ours_opt, theirs_opt, results = twins.agreement(
+            model, batches[:1], device=torch_device
+        )
+        out["agree"] = twins.relative_difference(*results[0])
+        t_batches = [twins.to_torch(x, torch_device) for x in batches]
+        theirs = stepper(twin, theirs_opt, t_batches)
+        out["torch_flops"] = torch_step_flops(theirs)
+    else:
+        ours_opt = model.make_optimizers()
+    ours = stepper(model, ours_opt, batches)
+    out["flops"] = step_flops(ours)
+
+    steps = [ours, theirs] if use_torch else [ours]
+    for step in steps:
+        for _ in range(args.warmup):
+            step()
+    times = alternate(steps, args.steps, args.block, args.pause, sync)
+    out["ms"] = [summary(t) for t in times]
+    out["peak"] = [minigen_peak_bytes(ours, sync)]
+    if use_torch:
+        out["peak"].append(torch_peak_bytes(theirs, torch_device))
+    if args.memory_steps:
+        out["memory"] = memory_flatness(ours, args.memory_steps, sync)
+    return out
+
+
+def mb(n):
+    return "n/a" if n is None else f"{n / 2**20:.1f}"
+
+
+def print_table(rows, use_torch, rate):
+    header = (
+        f"{'model':<9}{'batch':>6}  {'minigen ms [IQR]':<22}"
+        + (f"{'torch ms [IQR]':<22}{'ratio':>6}" if use_torch else "")
+        + f"{'img/s mg':>9}"
+        + (f"{'img/s pt':>9}" if use_torch else "")
+        + f"{'GFLOP':>7}{'floor ms':>9}{'mg/floor':>9}{'peak MB mg':>11}"
+        + (f"{'peak MB pt':>11}" if use_torch else "")
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        floor = 1e3 * r["flops"] / rate
+        ms = r["ms"]
+        cell = lambda m: f"{m[0]:7.2f} [{m[1]:.2f}-{m[2]:.2f}]"  # noqa: E731
+        line = f"{r['name']:<9}{r['batch']:>6}  {cell(ms[0]):<22}"
+        if use_torch:
+            line += f"{cell(ms[1]):<22}{ms[0][0] / ms[1][0]:>6.2f}"
+        line += f"{1e3 * r['batch'] / ms[0][0]:>9.0f}"
+        if use_torch:
+            line += f"{1e3 * r['batch'] / ms[1][0]:>9.0f}"
+        line += (
+            f"{r['flops'] / 1e9:>7.3f}{floor:>9.2f}{ms[0][0] / floor:>9.1f}{mb(r['peak'][0]):>11}"
+        )
+        if use_torch:
+            line += f"{mb(r['peak'][1]):>11}"
+        print(line)
+
+
+def main(args):
+    if args.backend != "numpy":
+        minigen.use_backend(args.backend)
+    use_torch = torch is not None and not args.no_torch
+    torch_device = "cpu"
+    if use_torch:
+        torch.set_num_threads(args.threads)
+        if backend.name() == "cupy":
+            if not torch.cuda.is_available():
+                raise SystemExit("--backend cupy: PyTorch has no CUDA here; add --no-torch")
+            torch_device = "cuda"
+    sync = make_sync(torch_device)
+    print(
+        f"one training step per model (all passes, losses, optimizer updates), float32, "
+        f"minigen {minigen.__version__} on {backend.name()}"
+        + (f", PyTorch {torch.__version__} on {torch_device}" if use_torch else ", no PyTorch")
+    )
+    print(thread_report(args.threads))
+
+    np_rate = gemm_rate(lambda a, b: a @ b, backend.from_numpy, sync)
+    rate, rates = np_rate, f"{backend.name()} {np_rate / 1e9:.0f}"
+    if use_torch:
+        t_rate = gemm_rate(torch.mm, lambda a: torch.from_numpy(a).to(torch_device), sync)
+        rate, rates = max(rate, t_rate), rates + f", torch {t_rate / 1e9:.0f}"
+    print(f"float32 GEMM rate (best of 1024^3, 2048^3): {rates} GFLOP/s; floor uses the best")
+
+    images, _ = data.load("fashion-mnist")
+    rows = []
+    for name in args.models:
+        start = time.perf_counter()
+        r = run_model(name, images, args, use_torch, torch_device, sync)
+        rows.append(r)
+        note = ""
+        if use_torch:
+            same = "same" if r["torch_flops"] == r["flops"] else f"{r['torch_flops'] / 1e9:.3f}"
+            note = f": first-step losses agree to {r['agree']:.1e} (rel.), torch FLOP count {same}"
+        print(f"  {name} done in {time.perf_counter() - start:.0f} s{note}", flush=True)
+
+    print(
+        f"\nmedian of {args.steps} steps after {args.warmup} warm-up"
+        + (", alternating blocks of " + str(args.block) if use_torch else "")
+        + "; floor = GEMM FLOPs / GEMM rate; peak = memory a step allocates above its start"
+    )
+    print_table(rows, use_torch, rate)
+    print(
+        "issue 6 reference (PyTorch 2.13, 2 threads), torch ms / floor ms: "
+        + ", ".join(f"{n} {REFERENCE[n][0]} / {REFERENCE[n][1]}" for n in args.models)
+    )
+    if args.memory_steps:
+        print(f"\nmemory over {args.memory_steps} minigen steps (resident MB, live Tensors):")
+        for r in rows:
+            (a, first), (b, last) = sorted(r["memory"].items())
+            growth = "n/a" if first[0] is None else f"{(last[0] - first[0]) / 2**20:+.1f} MB"
+            pool = f", CuPy pool {mb(first[2])} -> {mb(last[2])} MB" if first[2] is not None else ""
+            flat = last[1] == first[1] and (first[0] is None or last[0] - first[0] < 2**24)
+            print(
+                f"  {r['name']:<9} step {a}: {mb(first[0])} MB, {first[1]} Tensors; "
+                f"step {b}: {mb(last[0])} MB, {last[1]} Tensors; growth {growth}{pool}"
+                f"  {'flat' if flat else 'GROWS'}"
+            )
+
+
+if __name__ == "__main__":
+    main(ARGS)

@@ -1,0 +1,75 @@
+"""minigen's reference models against their PyTorch twins (benchmarks/twins.py).
+
+From identical weights, on the same 8 real images and the same noise, one
+training step of each model must report the same losses in minigen and in
+PyTorch (to 1e-4 relative), and so must the second step, which starts from
+weights both Adam updates changed. This guards both the twins, which the
+step benchmark times, and minigen's models, layers, losses and optimizer.
+The benchmark's GEMM FLOP count of a step must equal PyTorch's own count.
+Skipped when PyTorch is not installed (it is never a dependency of minigen).
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import steps  # noqa: E402
+import twins  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from minigen import backend, data, models  # noqa: E402
+
+BATCH = 8
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def images():
+    return data.load("fashion-mnist", split="test")[0]
+
+
+def two_batches(images, model):
+    source = data.batches(images, None, BATCH, scale=model.scale, seed=1)
+    return [x for _, (x, _) in zip(range(2), source)]
+
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_same_losses_and_flops_as_the_twin(images, name):
+    backend.manual_seed(0)
+    model = models.build(name)
+    # each counter sees only its own framework's work
+    with steps.counting_gemm_flops() as ours_flops, FlopCounterMode(display=False) as theirs:
+        _, _, _, results = twins.agreement(model, two_batches(images, model))
+    for step, (ours, theirs_losses) in enumerate(results, 1):
+        assert ours.keys() == theirs_losses.keys()
+        difference = twins.relative_difference(ours, theirs_losses)
+        assert difference < TOLERANCE, (name, step, ours, theirs_losses)
+    assert ours_flops["flops"] == theirs.get_total_flops() > 0
+
+
+def test_a_different_twin_is_caught(images):
+    # The comparison can fail: a 1% change of one twin weight shows up.
+    backend.manual_seed(0)
+    model = models.build("mlp-vae")
+    twin = twins.twin_of(model)
+    with twins.torch.no_grad():
+        twin.decoder.net[2].weight.mul_(1.01)
+    _, _, _, results = twins.agreement(model, two_batches(images, model)[:1], twin=twin)
+    assert twins.relative_difference(*results[0]) > TOLERANCE
+
+
+def test_twin_has_minigens_state_dict_names():
+    for name in models.MODELS:
+        model = models.build(name)
+        assert list(twins.twin_of(model).state_dict()) == list(model.state_dict()), name
+
+
+def test_flop_counting_leaves_minigen_as_it_was():
+    with steps.counting_gemm_flops():
+        pass
+    assert steps.LinearFunction.forward.__qualname__ == "LinearFunction.forward"
+    assert steps.VectorQuantizer.nearest.__qualname__ == "VectorQuantizer.nearest"
