@@ -106,7 +106,9 @@ class Tensor:
         else:
             grad = grad.data if isinstance(grad, Tensor) else grad
             if grad.shape != self.shape:
-                raise ShapeError(f"backward(): grad shape {grad.shape} != tensor shape {self.shape}")
+                raise ShapeError(
+                    f"backward(): grad shape {grad.shape} != tensor shape {self.shape}"
+                )
         grads = {id(self): grad}
         for node in _topological_order(self):
             g = grads.pop(id(node), None)
@@ -314,7 +316,9 @@ def _topological_order(root):
         seen.add(id(node))
         stack.append((node, True))
         if node._ctx is not None:
-            stack.extend((p, False) for p in node._ctx.parents if p.requires_grad and id(p) not in seen)
+            stack.extend(
+                (p, False) for p in node._ctx.parents if p.requires_grad and id(p) not in seen
+            )
     post_order.reverse()
     return post_order
 
