@@ -249,15 +249,27 @@ def torch_peak_bytes(step, device):
         step()
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - base
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import ProfilerActivity, profile, record_function
 
+    # Two steps, the second measured: frees of blocks allocated before the
+    # profiler started (the last step's gradients) would go unreported.
     with quiet_fds(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
-    current = peak = 0
-    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
-        current += event.self_cpu_memory_usage
-        peak = max(peak, current)
-    return peak
+        with record_function("measured step"):
+            step()
+    try:  # every allocation (+) and free (-) the CPU allocator reported, in time order
+        events = prof.profiler.kineto_results.events()
+        (mark,) = [e for e in events if e.name() == "measured step"]
+        memory = sorted((e.start_ns(), e.nbytes()) for e in events if e.name() == "[memory]")
+    except (AttributeError, ValueError):  # internals moved: no number rather than a wrong one
+        return None
+    base = sum(n for t, n in memory if t < mark.start_ns())
+    current = peak = base
+    for t, n in memory:
+        if mark.start_ns() <= t <= mark.end_ns():
+            current += n
+            peak = max(peak, current)
+    return peak - base
 
 
 def resident_bytes():
@@ -329,14 +341,17 @@ def alternate(steps, n_steps, block, pause, sync):
 
 def summary(seconds):
     """(median, first quartile, third quartile) in ms."""
-    q1, median, q3 = statistics.quantiles([1e3 * s for s in seconds], n=4, method="inclusive")
+    ms = [1e3 * s for s in seconds]
+    if len(ms) < 2:
+        return ms[0], ms[0], ms[0]
+    q1, median, q3 = statistics.quantiles(ms, n=4, method="inclusive")
     return median, q1, q3
 
 
 # ------------------------------------------------------------------------ main
 
 
-def thread_report(threads):
+def thread_report(use_torch):
     env = " ".join(
         f"{v}={os.environ.get(v, 'unset')}"
         for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -346,9 +361,16 @@ def thread_report(threads):
     except (AttributeError, KeyError, TypeError):
         blas = "?"
     line = f"threads: {env}; NumPy {np.__version__} BLAS {blas}"
-    if torch is not None:
+    if use_torch:
         line += f"; torch.get_num_threads() = {torch.get_num_threads()}"
-    return line + f"; {os.cpu_count()} CPUs visible"
+    line += f"; {os.cpu_count()} CPUs visible"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load > 0.5:  # this script itself adds about 1 once it runs
+        line += (
+            f"\nload average {load:.1f} before the run: other processes compete for the CPUs, "
+            f"so times are inflated (with fewer free cores than threads, badly so)"
+        )
+    return line
 
 
 def run_model(name, images, args, use_torch, torch_device, sync):
@@ -440,7 +462,7 @@ def main(args):
         f"minigen {minigen.__version__} on {backend.name()}"
         + (f", PyTorch {torch.__version__} on {torch_device}" if use_torch else ", no PyTorch")
     )
-    print(thread_report(args.threads))
+    print(thread_report(use_torch))
 
     np_rate = gemm_rate(lambda a, b: a @ b, backend.from_numpy, sync)
     rate, rates = np_rate, f"{backend.name()} {np_rate / 1e9:.0f}"
@@ -458,7 +480,8 @@ def main(args):
         note = ""
         if use_torch:
             same = "same" if r["torch_flops"] == r["flops"] else f"{r['torch_flops'] / 1e9:.3f}"
-            note = f": first-step losses agree to {r['agree']:.1e} (rel.), torch FLOP count {same}"
+            agree = "agree" if r["agree"] < 1e-4 else "DISAGREE (minigen or twin is wrong)"
+            note = f": first-step losses {agree}, {r['agree']:.1e} rel.; torch FLOP count {same}"
         print(f"  {name} done in {time.perf_counter() - start:.0f} s{note}", flush=True)
 
     print(
