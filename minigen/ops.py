@@ -293,20 +293,30 @@ class Sigmoid(Function):
 
 class ReLU(Function):
     def forward(self, a):
-        self.mask = a > 0
-        return a * self.mask
+        self.out = _xp().maximum(a, 0)
+        return self.out
 
     def backward(self, grad):
-        return grad * self.mask
+        return grad * (self.out > 0)
 
 
 class LeakyReLU(Function):
+    """a for a > 0, slope * a otherwise. Only the sign mask is kept for backward.
+
+    (max(a, slope * a) is the same for slope <= 1, and runs several times
+    faster than ``where``, which matters: this op sits on every conv layer.)
+    """
+
     def forward(self, a, slope=0.01):
-        self.scale = _xp().where(a > 0, a.dtype.type(1), a.dtype.type(slope))
-        return a * self.scale
+        self.positive, self.slope = a > 0, a.dtype.type(slope)
+        if 0 <= slope <= 1:
+            return _xp().maximum(a, a * self.slope)
+        return _xp().where(self.positive, a, a * self.slope)
 
     def backward(self, grad):
-        return grad * self.scale
+        scale = self.positive * (1 - self.slope)  # 1 - slope where a > 0, else 0
+        scale += self.slope
+        return grad * scale
 
 
 class Softplus(Function):
