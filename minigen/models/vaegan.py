@@ -23,6 +23,7 @@ Pixels are in [-1, 1] (the decoder ends in tanh).
 """
 
 from minigen import backend, nn, optim
+from minigen.autograd import no_grad
 from minigen.models.gan import DCGANDiscriminator, fake_loss, generator_loss, real_loss
 from minigen.models.vae import ConvDecoder, ConvEncoder, reparameterize
 from minigen.nn import functional as F
@@ -64,8 +65,14 @@ class VAEGAN(nn.Module):
 
     def feature_loss(self, x, x_rec):
         """1/2 sum of squared differences in D's hidden features, batch mean."""
-        d = self.discriminator.features(x) - self.discriminator.features(x_rec)
-        return (d * d).sum() * (0.5 / x.shape[0])
+        with no_grad():  # the real image's features are a fixed target
+            target = self.discriminator.features(x)
+        return self._feature_distance(target, self.discriminator.features(x_rec))
+
+    @staticmethod
+    def _feature_distance(target, features):
+        d = features - target
+        return (d * d).sum() * (0.5 / features.shape[0])
 
     def train_step(self, x, optimizers):
         n = x.shape[0]
@@ -82,11 +89,15 @@ class VAEGAN(nn.Module):
         if d_loss.item() > self.margin:  # equilibrium: pause D while it wins clearly
             optimizers["dis"].step()
 
-        # Encoder: KL + L_feat.  Decoder: gamma * L_feat + GAN loss. D's forward
-        # passes are made fresh, after its update.
+        # Encoder: KL + L_feat.  Decoder: gamma * L_feat + GAN loss. D's passes
+        # are made fresh, after its update; each image goes through D's body
+        # once, and the GAN logits reuse those features.
+        with no_grad():
+            target = dis.features(x)
+        f_rec, f_p = dis.features(x_rec), dis.features(x_p)
         kl = F.gaussian_kl(mu, logvar, reduction="mean")
-        feat = self.feature_loss(x, x_rec)
-        gan = 0.5 * (generator_loss(dis(x_rec)) + generator_loss(dis(x_p)))
+        feat = self._feature_distance(target, f_rec)
+        gan = 0.5 * (generator_loss(dis.head(f_rec)) + generator_loss(dis.head(f_p)))
 
         for opt in optimizers.values():
             opt.zero_grad()
