@@ -32,8 +32,9 @@
 import matplotlib.pyplot as plt
 from _setup import setup
 
-from minigen import backend, data, metrics, no_grad, plots
+from minigen import backend, data, metrics, plots
 from minigen.classifier import load_classifier
+from minigen.models import sample_images
 from minigen.train import train
 
 args, out, train_images, test_images, _ = setup(
@@ -66,33 +67,26 @@ plt.close(fig)
 classifier = load_classifier(args.dataset)
 
 
-def samples01(model, n):
-    """n generator samples mapped from [-1, 1] to [0, 1]."""
-    model.eval()
-    with no_grad():
-        x = (model.sample(n).data + 1) * 0.5
-    model.train()
-    return x
-
-
 def run(label, **options):
     coverage = []
 
     def watch(model, epoch, history):
-        shares, covered = metrics.class_coverage(samples01(model, 5000), classifier)
+        shares, covered = metrics.class_coverage(sample_images(model, 5000), classifier)
         coverage.append(covered)
         print(f"  {label} epoch {epoch + 1}: {covered} of 10 classes get >= 5% of samples")
 
     model, _, history = train(
         "mlp-gan", args.epochs, images=train_images, seed=args.seed, on_epoch_end=watch, **options
     )
-    shares, covered = metrics.class_coverage(samples01(model, 5000), classifier)
+    shares, covered = metrics.class_coverage(sample_images(model, 5000), classifier)
     print(
         f"{label}: class shares "
         + ", ".join(f"{c} {100 * p:.0f}%" for c, p in zip(classes, shares))
     )
     backend.manual_seed(1)
-    plots.image_grid(samples01(model, 64), out / f"samples_{label}.png", title=f"mlp-gan ({label})")
+    plots.image_grid(
+        sample_images(model, 64), out / f"samples_{label}.png", title=f"mlp-gan ({label})"
+    )
     plots.loss_curves(
         {"D": history["d_loss"], "G": history["g_loss"]},
         out / f"losses_{label}.png",

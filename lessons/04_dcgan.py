@@ -25,8 +25,9 @@
 # %%
 from _setup import setup
 
-from minigen import backend, data, metrics, no_grad, plots
+from minigen import backend, data, metrics, plots
 from minigen.classifier import load_classifier
+from minigen.models import sample_images
 from minigen.train import train
 
 args, out, train_images, test_images, _ = setup("04_dcgan", "Lesson 04: DCGAN", epochs=5)
@@ -34,20 +35,12 @@ classifier = load_classifier(args.dataset)
 n_eval = min(5000, len(test_images))
 
 
-def samples01(model, n):
-    model.eval()
-    with no_grad():
-        x = (model.sample(n).data + 1) * 0.5
-    model.train()
-    return x
-
-
 fd, coverage = [], []
 
 
 def watch(model, epoch, history):
     backend.manual_seed(1000 + epoch)
-    fake = samples01(model, n_eval)
+    fake = sample_images(model, n_eval)
     fd.append(metrics.fid(test_images[:n_eval], fake, classifier))
     shares, covered = metrics.class_coverage(fake, classifier)
     coverage.append(covered)
@@ -64,7 +57,7 @@ def watch(model, epoch, history):
 model, _, history = train(
     "dcgan", args.epochs, images=train_images, seed=args.seed, on_epoch_end=watch
 )
-shares, covered = metrics.class_coverage(samples01(model, n_eval), classifier)
+shares, covered = metrics.class_coverage(sample_images(model, n_eval), classifier)
 print(
     "class shares: "
     + ", ".join(f"{c} {100 * p:.0f}%" for c, p in zip(data.CLASSES[args.dataset], shares))

@@ -43,6 +43,7 @@ from _setup import setup
 
 from minigen import backend, metrics, no_grad, plots
 from minigen.classifier import load_classifier
+from minigen.models import sample_images
 from minigen.train import train
 
 args, out, train_images, test_images, _ = setup("08_vaegan", "Lesson 08: VAE-GAN", epochs=3)
@@ -59,15 +60,14 @@ def sharpness(images01):
 
 def evaluate(model, label):
     """Prior-sample Fréchet distance and reconstruction sharpness, images in [0, 1]."""
-    model.eval()
     backend.manual_seed(1)
+    samples = sample_images(model, n_eval)
+    x = test_images[:500, None] / np.float32(255)
     symmetric = model.scale == "symmetric"
-    scale = (lambda x: (x + 1) * 0.5) if symmetric else (lambda x: x)
-    x = test_images[:n_eval, None] / np.float32(255)
+    model.eval()
     with no_grad():
-        samples = scale(model.sample(n_eval).data)
-        inputs = backend.from_numpy(x * 2 - 1 if symmetric else x)
-        recon = scale(model.reconstruct(inputs[:500]).data)
+        recon = model.reconstruct(backend.from_numpy(x * 2 - 1 if symmetric else x)).data
+    recon = backend.to_numpy((recon + 1) * 0.5 if symmetric else recon)
     fd = metrics.fid(test_images[:n_eval], samples, classifier)
     print(
         f"{label}: prior-sample Fréchet distance {fd:.2f}, reconstruction sharpness {sharpness(recon):.4f}"

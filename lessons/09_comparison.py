@@ -27,8 +27,8 @@ import matplotlib.pyplot as plt
 from _setup import setup
 
 from minigen import backend, metrics
-from minigen.__main__ import draw_samples
 from minigen.classifier import load_classifier
+from minigen.models import sample_images
 from minigen.train import train
 
 args, out, train_images, test_images, _ = setup(
@@ -52,7 +52,7 @@ for seed in seeds:
         seconds = (time.perf_counter() - start) / args.epochs
         model.eval()
         backend.manual_seed(seed + 100)
-        samples = draw_samples(model, n_eval)
+        samples = sample_images(model, n_eval)
         row = {
             "fd": metrics.fid(test_images[:n_eval], samples, classifier),
             "coverage": metrics.class_coverage(samples, classifier)[1],

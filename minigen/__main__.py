@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from minigen import backend
-from minigen.models import MODELS
+from minigen.models import MODELS, sample_images
 
 EXAMPLES = """examples:
   python -m minigen train mlp-vae --epochs 10 --out runs/vae
@@ -74,7 +74,7 @@ def run_train(args):
     print(f"checkpoint: {out / 'checkpoint.npz'}")
     print("losses: " + ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.items()))
     plots.loss_curves(history, out / "losses.png", title=args.model)
-    grid = plots.image_grid(draw_samples(model, 64), out / "samples.png", value_range=(0, 1))
+    grid = plots.image_grid(sample_images(model, 64), out / "samples.png", value_range=(0, 1))
     print(f"samples: {grid}")
 
 
@@ -83,7 +83,7 @@ def run_sample(args):
 
     backend.manual_seed(args.seed)
     model, _, meta = train.load(args.checkpoint)
-    images = draw_samples(model, args.n)
+    images = sample_images(model, args.n)
     out = Path(args.out)
     if out.suffix == ".npy":
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -93,23 +93,6 @@ def run_sample(args):
             images, out, value_range=(0, 1), title=f"{meta['model']}, epoch {meta['epoch']}"
         )
     print(f"wrote {args.n} samples of {meta['model']} to {out}")
-
-
-def draw_samples(model, n):
-    """n samples as a host float32 array (n, 1, 28, 28) in [0, 1]."""
-    from minigen import no_grad
-
-    model.eval()
-    with no_grad():
-        if hasattr(model, "sample"):
-            x = model.sample(n).data
-            if model.scale == "symmetric":
-                x = (x + 1) * 0.5
-        else:  # VQ-VAE: decode uniformly random code grids (it has no learned prior)
-            k = model.quantizer.codebook.shape[0]
-            grid = backend.from_numpy(backend.rng().integers(0, k, size=(n, 7, 7)))
-            x = model.decode_indices(grid).data
-    return backend.to_numpy(x).clip(0, 1)
 
 
 def main(argv=None):

@@ -5,6 +5,8 @@
 and ``name``/``options`` so a checkpoint can rebuild it.
 """
 
+from minigen import backend
+from minigen.autograd import no_grad
 from minigen.models.gan import GAN, DCGANDiscriminator, DCGANGenerator
 from minigen.models.vae import ELBO, VAE
 from minigen.models.vaegan import VAEGAN
@@ -21,6 +23,28 @@ MODELS = {
 }
 
 
+def sample_images(model, n):
+    """n samples of ``model`` as a host float32 array (n, 1, 28, 28) in [0, 1].
+
+    Drawn in eval mode (BatchNorm uses its running statistics) without a
+    graph; the model's training mode is restored afterwards. A VQ-VAE has no
+    prior of its own, so its "samples" decode uniformly random code grids.
+    """
+    was_training = model.training
+    model.eval()
+    with no_grad():
+        if hasattr(model, "sample"):
+            x = model.sample(n).data
+            if model.scale == "symmetric":
+                x = (x + 1) * 0.5
+        else:
+            k = model.quantizer.codebook.shape[0]
+            grid = backend.from_numpy(backend.rng().integers(0, k, size=(n, 7, 7)))
+            x = model.decode_indices(grid).data
+    model.train(was_training)
+    return backend.to_numpy(x).clip(0, 1)
+
+
 def build(name, **options):
     """A fresh model ``name`` with its reference settings, ``options`` overriding."""
     if name not in MODELS:
@@ -35,6 +59,7 @@ def build(name, **options):
 __all__ = [
     "MODELS",
     "build",
+    "sample_images",
     "GAN",
     "DCGANGenerator",
     "DCGANDiscriminator",
