@@ -15,8 +15,9 @@ import pytest
 from helpers import host, t
 
 import minigen
-from minigen import _strict, backend
+from minigen import backend
 from minigen.autograd import Function
+from minigen.backend import strict as _strict
 
 
 @pytest.fixture

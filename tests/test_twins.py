@@ -5,13 +5,15 @@ training step of each model must report the same losses in minigen and in
 PyTorch (to 1e-4 relative), and so must the second step, which starts from
 weights both Adam updates changed. This guards both the twins, which the
 step benchmark times, and minigen's models, layers, losses and optimizer.
-The benchmark's GEMM FLOP count of a step must equal PyTorch's own count.
+The benchmark's GEMM FLOP count of a step must equal PyTorch's own count,
+and BatchNorm's running statistics must match (the same passes in the same order).
 Skipped when PyTorch is not installed (it is never a dependency of minigen).
 """
 
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -43,12 +45,18 @@ def test_same_losses_and_flops_as_the_twin(images, name):
     model = models.build(name)
     # each counter sees only its own framework's work
     with steps.counting_gemm_flops() as ours_flops, FlopCounterMode(display=False) as theirs:
-        _, _, _, results = twins.agreement(model, two_batches(images, model))
+        twin, _, _, results = twins.agreement(model, two_batches(images, model))
     for step, (ours, theirs_losses) in enumerate(results, 1):
         assert ours.keys() == theirs_losses.keys()
         difference = twins.relative_difference(ours, theirs_losses)
         assert difference < TOLERANCE, (name, step, ours, theirs_losses)
     assert ours_flops["flops"] == theirs.get_total_flops() > 0
+    # BatchNorm statistics: the same passes, in the same order, in both
+    theirs_state = twin.state_dict()
+    for key, value in model.state_dict().items():
+        if "running" in key or "num_batches" in key:
+            expected = theirs_state[key].numpy()
+            np.testing.assert_allclose(backend.to_numpy(value), expected, rtol=1e-3, atol=1e-5)
 
 
 def test_a_different_twin_is_caught(images):

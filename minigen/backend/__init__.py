@@ -24,7 +24,7 @@ import os
 
 import numpy as _np
 
-from minigen import _strict
+from minigen.backend import strict as _strict
 
 DEFAULT_DTYPE = _np.float32
 host = _np  # NumPy, for host-side work only: files, plots, checks on the CPU
