@@ -342,7 +342,8 @@ class VQVAETwin(Twin):
 
 class VAEGANTwin(Twin):
     """minigen.models.VAEGAN: gated D update, then encoder (KL + L_feat) and
-    decoder (gamma L_feat + GAN) gradients from two backward passes."""
+    decoder (gamma L_feat + GAN) gradients from two backward passes; the real
+    images' features are a no-grad target, the GAN logits reuse D's features."""
 
     def __init__(
         self, latent_dim=16, gamma=1.0, kl_weight=1.0, margin=0.35, lr=2e-4, betas=(0.5, 0.999)
@@ -368,8 +369,14 @@ class VAEGANTwin(Twin):
         }
 
     def feature_loss(self, x, x_rec):
-        d = self.discriminator.features(x) - self.discriminator.features(x_rec)
-        return (d * d).sum() * (0.5 / x.shape[0])
+        with torch.no_grad():  # the real image's features are a fixed target
+            target = self.discriminator.features(x)
+        return self._feature_distance(target, self.discriminator.features(x_rec))
+
+    @staticmethod
+    def _feature_distance(target, features):
+        d = features - target
+        return (d * d).sum() * (0.5 / features.shape[0])
 
     def train_step(self, x, optimizers):
         n = x.shape[0]
@@ -385,9 +392,13 @@ class VAEGANTwin(Twin):
         if d_loss.item() > self.margin:
             optimizers["dis"].step()
 
+        # one body pass per image; the GAN logits reuse the features
+        with torch.no_grad():
+            target = dis.features(x)
+        f_rec, f_p = dis.features(x_rec), dis.features(x_p)
         kl = gaussian_kl(mu, logvar)
-        feat = self.feature_loss(x, x_rec)
-        gan = 0.5 * (real_loss(dis(x_rec)) + real_loss(dis(x_p)))
+        feat = self._feature_distance(target, f_rec)
+        gan = 0.5 * (real_loss(dis.head(f_rec)) + real_loss(dis.head(f_p)))
 
         for opt in optimizers.values():
             opt.zero_grad()
