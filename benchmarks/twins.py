@@ -151,8 +151,10 @@ class GANTwin(Twin):
         d_opt.step()
 
         g_opt.zero_grad()
+        self.discriminator.requires_grad_(False)  # gradients through D, not for D
         g_loss = real_loss(self.discriminator(fake))
         g_loss.backward()
+        self.discriminator.requires_grad_(True)
         g_opt.step()
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
@@ -393,6 +395,7 @@ class VAEGANTwin(Twin):
             optimizers["dis"].step()
 
         # one body pass per image; the GAN logits reuse the features
+        dis.requires_grad_(False)  # gradients through D, not for D
         with torch.no_grad():
             target = dis.features(x)
         f_rec, f_p = dis.features(x_rec), dis.features(x_p)
@@ -409,6 +412,7 @@ class VAEGANTwin(Twin):
         (feat * self.gamma + gan).backward()
         for p, g in zip(self.encoder.parameters(), encoder_grads, strict=True):
             p.grad = g
+        dis.requires_grad_(True)
         optimizers["enc"].step()
         optimizers["dec"].step()
         return {"d_loss": d_loss.item(), "gan": gan.item(), "feat": feat.item(), "kl": kl.item()}

@@ -171,7 +171,9 @@ class GAN(nn.Module):
         d_opt.step()
 
         g_opt.zero_grad()
+        self.discriminator.requires_grad_(False)  # gradients through D, not for D
         g_loss = generator_loss(self.discriminator(fake))
         g_loss.backward()
+        self.discriminator.requires_grad_(True)
         g_opt.step()
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}

@@ -92,6 +92,7 @@ class VAEGAN(nn.Module):
         # Encoder: KL + L_feat.  Decoder: gamma * L_feat + GAN loss. D's passes
         # are made fresh, after its update; each image goes through D's body
         # once, and the GAN logits reuse those features.
+        dis.requires_grad_(False)  # gradients through D, not for D
         with no_grad():
             target = dis.features(x)
         f_rec, f_p = dis.features(x_rec), dis.features(x_p)
@@ -108,6 +109,7 @@ class VAEGAN(nn.Module):
         (feat * self.gamma + gan).backward()
         for p, g in zip(self.encoder.parameters(), encoder_grads):
             p.grad = g
+        dis.requires_grad_(True)
         optimizers["enc"].step()
         optimizers["dec"].step()
         return {"d_loss": d_loss.item(), "gan": gan.item(), "feat": feat.item(), "kl": kl.item()}

@@ -137,6 +137,17 @@ class Module:
         Dropout passes its input through. Returns self."""
         return self.train(False)
 
+    def requires_grad_(self, requires_grad=True):
+        """Switch gradient tracking of every parameter on or off; returns self.
+
+        A GAN's generator step backpropagates *through* the discriminator but
+        must not compute gradients *for* its weights: freezing it skips those
+        weight-gradient matrix products.
+        """
+        for p in self.parameters():
+            p.requires_grad = requires_grad
+        return self
+
     def zero_grad(self):
         """Clear the gradients of all parameters (set ``.grad`` to None)."""
         for p in self.parameters():
