@@ -186,13 +186,14 @@ class Tensor:
     def reshape(self, *shape):
         return ops.reshape(self, shape[0] if len(shape) == 1 else shape)
 
-    def transpose(self, *axes):
-        return ops.transpose(self, _one_or_many(axes) if axes else None)
+    def transpose(self, dim0, dim1):
+        """Swap two axes (PyTorch's meaning; ``permute`` reorders all of them)."""
+        return ops.transpose(self, dim0, dim1)
 
     def permute(self, *axes):
-        return ops.transpose(self, _one_or_many(axes))
+        return ops.permute(self, _one_or_many(axes))
 
-    T = property(lambda self: ops.transpose(self, None))
+    T = property(lambda self: ops.permute(self, None))
 
     def exp(self):
         return ops.exp(self)

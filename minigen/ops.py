@@ -174,8 +174,8 @@ class Reshape(Function):
         return grad.reshape(self.shape)
 
 
-class Transpose(Function):
-    """Permute axes (reverse them when ``axes`` is None)."""
+class Permute(Function):
+    """Permute axes (reverse them when ``axes`` is None); backward permutes back."""
 
     def forward(self, a, axes=None):
         axes = tuple(reversed(range(a.ndim))) if axes is None else tuple(axes)
@@ -436,11 +436,17 @@ def reshape(a, shape):
     return Reshape.apply(a, shape=tuple(shape) if not isinstance(shape, int) else (shape,))
 
 
-def transpose(a, axes=None):
-    return Transpose.apply(a, axes=axes)
+def permute(a, axes=None):
+    """Reorder the axes of ``a`` as ``axes`` says (NumPy's ``transpose(a, axes)``);
+    all axes reversed when ``axes`` is None."""
+    return Permute.apply(a, axes=axes)
 
 
-permute = transpose
+def transpose(a, dim0, dim1):
+    """Swap two axes, as PyTorch's ``transpose(a, dim0, dim1)``."""
+    axes = list(range(a.ndim))
+    axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+    return Permute.apply(a, axes=axes)
 
 
 def getitem(a, index):

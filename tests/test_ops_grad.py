@@ -192,8 +192,10 @@ def test_transpose_and_permute(data, shape):
     want = np.transpose(host(x), perm)
     np.testing.assert_array_equal(host(x.permute(*perm)), want)
     both(data, lambda x: x.permute(*perm), lambda x: ops.permute(x, perm), x)
-    both(data, lambda x: x.transpose(perm), lambda x: ops.transpose(x, perm), x)
-    both(data, lambda x: x.T, ops.transpose, x)  # no axes: all reversed
+    both(data, lambda x: x.T, ops.permute, x)  # no axes: all reversed
+    i, j = data.draw(st.integers(0, nd - 1), label="dim0"), data.draw(st.integers(-nd, nd - 1))
+    np.testing.assert_array_equal(host(x.transpose(i, j)), np.swapaxes(host(x), i, j))
+    both(data, lambda x: x.transpose(i, j), lambda x: ops.transpose(x, i, j), x)
 
 
 @st.composite

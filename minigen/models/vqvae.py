@@ -46,13 +46,13 @@ class VectorQuantizer(nn.Module):
 
     def forward(self, z_e):
         n, c, h, w = z_e.shape
-        flat = z_e.transpose(0, 2, 3, 1).reshape(n * h * w, c)
+        flat = z_e.permute(0, 2, 3, 1).reshape(n * h * w, c)
         indices = self.nearest(flat.data)
         z_q = self.codebook[indices]
         codebook_loss = ((flat.detach() - z_q) ** 2).sum() / n
         commitment_loss = ((flat - z_q.detach()) ** 2).sum() / n
         z_q_st = flat + (z_q - flat).detach()  # forward: z_q; backward: identity to z_e
-        z_q_st = z_q_st.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+        z_q_st = z_q_st.reshape(n, h, w, c).permute(0, 3, 1, 2)
         self.last_flat = flat.data  # the encoder outputs, for restarting dead codes
         return z_q_st, codebook_loss, commitment_loss * self.beta, indices.reshape(n, h, w)
 
@@ -110,7 +110,7 @@ class VQVAE(nn.Module):
 
     def decode_indices(self, indices):
         """Images (in [0, 1]) from a grid of code indices (N, H, W)."""
-        z_q = self.quantizer.codebook[indices].transpose(0, 3, 1, 2)
+        z_q = self.quantizer.codebook[indices].permute(0, 3, 1, 2)
         return self.decoder(z_q).sigmoid()
 
     def train_step(self, x, optimizers):
