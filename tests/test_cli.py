@@ -55,3 +55,37 @@ def test_unavailable_backend_is_a_clear_error(tmp_path, capsys):
         pass
     assert main(["sample", str(tmp_path / "x.npz"), "--backend", "cupy"]) == 1
     assert "CuPy" in capsys.readouterr().err
+
+
+def test_train_then_resume_from_the_command_line(tmp_path, monkeypatch):
+    """`train` on a small data folder (MINIGEN_DATA), then `--resume` to a later epoch."""
+    from minigen.data import write_idx
+
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 256), ("t10k", 64)):
+        write_idx(
+            tmp_path / f"{prefix}-images-idx3-ubyte",
+            (rng.random((n, 28, 28)) * 255).astype(np.uint8),
+        )
+        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n).astype(np.uint8))
+    monkeypatch.setenv("MINIGEN_DATA", str(tmp_path))
+    out = tmp_path / "run"
+    assert main(["train", "mlp-vae", "--epochs", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "mlp-vae",
+                "--epochs",
+                "2",
+                "--resume",
+                str(out / "checkpoint.npz"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    model, _, meta = train.load(out / "checkpoint.npz")
+    assert meta["epoch"] == 2 and len(meta["history"]["loss"]) == 2 * (256 // 128)
+    assert (out / "samples.png").is_file() and (out / "losses.png").is_file()
