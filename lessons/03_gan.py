@@ -26,7 +26,8 @@
 # Then a remedy, PacGAN (Lin et al. 2018): D judges pairs of samples at once,
 # so a G that repeats itself produces pairs that are easy to spot.
 #
-# Full run: about 12 minutes on 2 CPU cores (two 20-epoch runs). `--quick`: seconds.
+# Full run (two 20-epoch runs): 33 minutes measured on 2 busy CPU cores, one
+# thread; less on an idle machine. `--quick`: seconds.
 
 # %%
 import matplotlib.pyplot as plt

@@ -20,7 +20,8 @@
 # of 5,000 samples (the idea of FID, in the feature space of a small
 # Fashion-MNIST classifier rather than Inception). Lower is better.
 #
-# Full run: about 9 minutes on 2 CPU cores (5 epochs). `--quick`: seconds.
+# Full run (5 epochs): 37 minutes measured on 2 busy CPU cores, one thread;
+# less on an idle machine. `--quick`: seconds.
 
 # %%
 from _setup import setup

@@ -21,7 +21,7 @@
 # samples, reconstructions and interpolations. Then a VAE with a 2-D latent,
 # whose whole latent space fits on one page.
 #
-# Full run: about 3 minutes on 2 CPU cores. `--quick`: seconds.
+# Full run: 2.5 minutes measured on 2 busy CPU cores. `--quick`: seconds.
 
 # %%
 from _setup import setup

@@ -13,7 +13,7 @@
 # Same loss as lesson 05 (the negative ELBO). Both models train for the same 5
 # epochs here, and we compare their test negative ELBO epoch by epoch.
 #
-# Full run: about 4 minutes on 2 CPU cores. `--quick`: seconds.
+# Full run: 5.5 minutes measured on 2 busy CPU cores. `--quick`: seconds.
 
 # %%
 import time

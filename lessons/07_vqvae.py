@@ -21,7 +21,7 @@
 # gradient, so it stays dead. The remedy here: after each step, move every code
 # the batch did not use onto a random encoder output of that batch.
 #
-# Full run: about 6 minutes on 2 CPU cores (two 5-epoch runs). `--quick`: seconds.
+# Full run (two 5-epoch runs): 7 minutes measured on 2 busy CPU cores. `--quick`: seconds.
 
 # %%
 from _setup import setup

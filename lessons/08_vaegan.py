@@ -36,7 +36,8 @@
 # Fréchet distance of prior samples to real test images, and the sharpness of
 # reconstructions (mean gradient magnitude of the image, real images for scale).
 #
-# Full run: about 10 minutes on 2 CPU cores (conv-vae 5 epochs, vae-gan 3). `--quick`: seconds.
+# Full run (conv-vae 5 epochs, vae-gan 3): 44 minutes measured on 2 busy CPU
+# cores, one thread; less on an idle machine. `--quick`: seconds.
 
 # %%
 from _setup import setup

@@ -17,7 +17,7 @@
 # PixelCNN over the code grid); its "samples" here decode uniformly random code
 # grids, to show why that second stage is needed.
 #
-# Full run: about 25 minutes on 2 CPU cores (5 models x 3 seeds x 2 epochs);
+# Full run (5 models x 3 seeds x 2 epochs): an estimated 60 minutes on 2 CPU cores;
 # raise `--epochs` on a GPU. `--quick`: under a minute.
 
 # %%
