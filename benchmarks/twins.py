@@ -348,7 +348,7 @@ class VAEGANTwin(Twin):
     images' features are a no-grad target, the GAN logits reuse D's features."""
 
     def __init__(
-        self, latent_dim=16, gamma=1.0, kl_weight=1.0, margin=0.35, lr=2e-4, betas=(0.5, 0.999)
+        self, latent_dim=16, gamma=0.01, kl_weight=10.0, margin=0.35, lr=2e-4, betas=(0.5, 0.999)
     ):
         super().__init__()
         self.latent_dim, self.gamma, self.kl_weight, self.margin = (

@@ -15,10 +15,12 @@ Three networks, three losses (x real, x_rec = Dec(Enc(x)), x_p = Dec(z ~ N(0, I)
     decoder:        gamma * L_feat + GAN loss making x_rec and x_p look real
     discriminator:  BCE(D(x), 1) + (BCE(D(x_rec), 0) + BCE(D(x_p), 0)) / 2
 
-``gamma`` trades content (L_feat) against realism (the GAN term); the
-``kl_weight`` keeps the posterior close enough to the prior that prior
-samples look like reconstructions; the equilibrium gate (``margin``) pauses
-D while it is winning too clearly, so that G's gradients keep their signal.
+``gamma`` (0.01) brings the summed L_feat (hundreds of nats) to the scale of
+the GAN term (~1), so the decoder also learns realism; ``kl_weight`` (10)
+holds the posterior near the prior against the full L_feat the encoder sees,
+so that prior samples look like reconstructions (lesson 08 measures both);
+the equilibrium gate (``margin``) pauses D while it is winning too clearly,
+so that G's gradients keep their signal.
 Pixels are in [-1, 1] (the decoder ends in tanh).
 """
 
@@ -33,7 +35,7 @@ class VAEGAN(nn.Module):
     scale = "symmetric"
 
     def __init__(
-        self, latent_dim=16, gamma=1.0, kl_weight=1.0, margin=0.35, lr=2e-4, betas=(0.5, 0.999)
+        self, latent_dim=16, gamma=0.01, kl_weight=10.0, margin=0.35, lr=2e-4, betas=(0.5, 0.999)
     ):
         super().__init__()
         self.latent_dim, self.gamma, self.kl_weight, self.margin = (
