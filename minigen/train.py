@@ -59,9 +59,8 @@ def train(
             images, batch_size=model.batch_size, seed=seed, epoch=epoch, scale=model.scale
         )
         total = data.num_batches(len(images), model.batch_size, drop_last=True)
-        bar = progress(steps, total=total, desc=f"{model.name} epoch {epoch + 1}/{epochs}")
-        if quiet:
-            bar.disable = True
+        desc = f"{model.name} epoch {epoch + 1}/{epochs}"
+        bar = progress(steps, total=total, desc=desc, **({"disable": True} if quiet else {}))
         for x, _ in bar:
             losses = model.train_step(x, optimizers)
             for key, value in losses.items():
