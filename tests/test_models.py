@@ -137,3 +137,22 @@ def test_checkpoint_of_the_wrong_model_is_refused(tmp_path):
 def test_unknown_model_names_the_choices():
     with pytest.raises(ValueError, match="unknown model 'gan'.*mlp-gan"):
         models.build("gan")
+
+
+def test_generator_average_follows_the_generator():
+    mg.manual_seed(4)
+    model = models.build("mlp-gan", ema=0.9)
+    optimizers = model.make_optimizers()
+    start = [backend.to_numpy(p.data).copy() for p in model.generator_ema.parameters()]
+    model.train_step(batch(model, 16), optimizers)
+    for average, p, old in zip(
+        model.generator_ema.parameters(), model.generator.parameters(), start
+    ):
+        want = np.float32(0.9) * old + np.float32(0.1) * backend.to_numpy(p.data)
+        np.testing.assert_allclose(backend.to_numpy(average.data), want, rtol=1e-6, atol=1e-7)
+    model.eval()
+    mg.manual_seed(5)
+    a = model.sample(2).data
+    mg.manual_seed(5)
+    b = model.generator_ema(backend.randn(2, 64)).data
+    np.testing.assert_array_equal(backend.to_numpy(a), backend.to_numpy(b))

@@ -133,13 +133,18 @@ class GAN(nn.Module):
     ``kind`` is "mlp" (the MLP GAN) or "dcgan". One ``train_step`` is one
     update of D on a real and a fake batch, then one update of G through the
     freshly updated D (a new forward pass: D's old activations are stale).
+
+    ``ema`` (e.g. 0.999) keeps an exponential moving average of G's weights,
+    G_ema <- ema * G_ema + (1 - ema) * G after every step (Yazici et al. 2019).
+    G itself keeps oscillating between modes as D chases it; the average sits
+    near the middle of that orbit. In eval mode, ``sample`` uses the average.
     """
 
     scale = "symmetric"  # pixels in [-1, 1], to match tanh
 
-    def __init__(self, kind="mlp", z_dim=64, pack=1, lr=2e-4, betas=(0.5, 0.999)):
+    def __init__(self, kind="mlp", z_dim=64, pack=1, lr=2e-4, betas=(0.5, 0.999), ema=None):
         super().__init__()
-        self.kind, self.z_dim, self.lr, self.betas = kind, z_dim, lr, betas
+        self.kind, self.z_dim, self.lr, self.betas, self.ema = kind, z_dim, lr, betas, ema
         if kind == "mlp":
             self.generator = MLPGenerator(z_dim)
             self.discriminator = MLPDiscriminator(pack)
@@ -149,6 +154,9 @@ class GAN(nn.Module):
         else:
             raise ValueError(f"unknown GAN kind {kind!r}; use 'mlp' or 'dcgan'")
         nn.init.dcgan_init_(self)
+        if ema is not None:
+            self.generator_ema = type(self.generator)(z_dim)
+            self.generator_ema.load_state_dict(self.generator.state_dict())
 
     def make_optimizers(self):
         return {
@@ -157,8 +165,21 @@ class GAN(nn.Module):
         }
 
     def sample(self, n):
-        """n images from the generator, (n, 1, 28, 28) in [-1, 1]."""
-        return self.generator(backend.randn(n, self.z_dim))
+        """n images from the generator, (n, 1, 28, 28) in [-1, 1] (from the
+        weight average in eval mode, when there is one)."""
+        use_average = self.ema is not None and not self.training
+        generator = self.generator_ema if use_average else self.generator
+        return generator(backend.randn(n, self.z_dim))
+
+    def update_average(self):
+        """G_ema <- ema * G_ema + (1 - ema) * G; buffers (BatchNorm statistics) are copied."""
+        for average, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            average.data *= self.ema
+            average.data += (1 - self.ema) * p.data
+        for (_, average), (_, b) in zip(
+            self.generator_ema.named_buffers(), self.generator.named_buffers()
+        ):
+            average[...] = b
 
     def train_step(self, x, optimizers):
         """One D update and one G update on a real batch x; returns the losses."""
@@ -176,4 +197,6 @@ class GAN(nn.Module):
         g_loss.backward()
         self.discriminator.requires_grad_(True)
         g_opt.step()
+        if self.ema is not None:
+            self.update_average()
         return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
