@@ -23,8 +23,11 @@
 # accepts, dropping whole classes. We make it visible: a classifier trained on
 # Fashion-MNIST (minigen/classifier.py) labels 5,000 samples after every epoch,
 # and we count the classes that get a fair share (at least 5%; 10% is equal).
-# Then a remedy, PacGAN (Lin et al. 2018): D judges pairs of samples at once,
-# so a G that repeats itself produces pairs that are easy to spot.
+# Then a remedy in two parts. PacGAN (Lin et al. 2018): D judges pairs of
+# samples at once, so a G that repeats itself produces pairs that are easy to
+# spot. And an average of G's weights over training (an exponential moving
+# average, Yazici et al. 2019): G keeps circling between modes as D chases it;
+# the average sits in the middle of that orbit, and we sample from it.
 #
 # Full run (two 20-epoch runs): 33 minutes measured on 2 busy CPU cores, one
 # thread; less on an idle machine. `--quick`: seconds.
@@ -104,22 +107,27 @@ coverage_plain, shares_plain = run("plain")
 # them back; D keeps chasing whatever G currently makes, and G keeps moving
 # between a few modes.
 #
-# ## The remedy: PacGAN, D judges pairs
+# ## The remedy: PacGAN (D judges pairs) and an averaged generator
+#
+# Measured with this seed: PacGAN alone covers all 10 classes in 9 of 20
+# epochs but keeps oscillating and ends at 8; the average alone ends at 8
+# (it smooths G, but the plain GAN's G has dropped a class for good). Together
+# they cover all 10 classes in every epoch from the 10th on.
 
 # %%
-coverage_pac, shares_pac = run("pacgan", pack=2)
+coverage_pac, shares_pac = run("remedy", pack=2, ema=0.999)
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), dpi=100)
 epochs = range(1, len(coverage_plain) + 1)
 axes[0].plot(epochs, coverage_plain, "o-", label="plain")
-axes[0].plot(epochs, coverage_pac, "o-", label="PacGAN (pairs)")
+axes[0].plot(epochs, coverage_pac, "o-", label="PacGAN + average")
 axes[0].set_xlabel("epoch")
 axes[0].set_ylabel("classes with >= 5% of samples")
 axes[0].set_ylim(0, 10.5)
 axes[0].legend()
 width = 0.4
 axes[1].bar(np.arange(10) - width / 2, shares_plain, width, label="plain")
-axes[1].bar(np.arange(10) + width / 2, shares_pac, width, label="PacGAN")
+axes[1].bar(np.arange(10) + width / 2, shares_pac, width, label="PacGAN + average")
 axes[1].axhline(0.05, color="k", lw=0.8, ls="--")
 axes[1].set_xticks(range(10), classes, rotation=45, ha="right", fontsize=8)
 axes[1].set_ylabel("share of samples")
@@ -128,7 +136,7 @@ fig.tight_layout()
 fig.savefig(out / "coverage.png")
 plt.close(fig)
 half = len(coverage_plain) // 2
-for label, coverage in (("plain", coverage_plain), ("PacGAN", coverage_pac)):
+for label, coverage in (("plain", coverage_plain), ("PacGAN + average", coverage_pac)):
     late = coverage[half:]
     print(
         f"{label}: final epoch {coverage[-1]}/10 classes; mean over the last {len(late)} epochs "
@@ -139,6 +147,6 @@ print(f"figures in {out}/")
 
 # %% [markdown]
 # Read the coverage curve, not one epoch: a GAN's generator keeps moving, and
-# the classes it covers change from epoch to epoch. PacGAN does not freeze it,
-# but it spends many more epochs covering every class than the plain GAN,
-# which keeps dropping the same one.
+# the classes it covers change from epoch to epoch. The plain GAN keeps
+# dropping the same class; with pairs for D and the averaged G, every class
+# keeps its share.
