@@ -63,9 +63,7 @@ print(
     "class shares: "
     + ", ".join(f"{c} {100 * p:.0f}%" for c, p in zip(data.CLASSES[args.dataset], shares))
 )
-real_fd = metrics.fid(
-    test_images[:n_eval], train_images[:n_eval] / backend.host.float32(255), classifier
-)
+real_fd = metrics.fid(test_images[:n_eval], data.scale_pixels(train_images[:n_eval]), classifier)
 print(f"for scale: real training images vs real test images score {real_fd:.2f}")
 
 plots.loss_curves(

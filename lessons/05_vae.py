@@ -81,9 +81,9 @@ print(
 backend.manual_seed(1)
 with no_grad():
     samples = vae.sample(64).data
-    x = backend.from_numpy(test_images[:8, None] / backend.host.float32(255))
+    x = data.scale_pixels(test_images[:8, None])
     recon = vae.reconstruct(x).data
-    mu, _ = vae.encoder(backend.from_numpy(test_images[:16, None] / backend.host.float32(255)))
+    mu, _ = vae.encoder(data.scale_pixels(test_images[:16, None]))
     ends = mu.data
     steps = backend.from_numpy(backend.host.linspace(0, 1, 10, dtype="float32"))[:, None]
     strips = [
@@ -112,7 +112,7 @@ vae2, _, _ = train(
 vae2.eval()
 print(f"2-D latent: test negative ELBO {metrics.negative_elbo(vae2, test_images):.1f}")
 with no_grad():
-    mu2, _ = vae2.encoder(backend.from_numpy(test_images[:, None] / backend.host.float32(255)))
+    mu2, _ = vae2.encoder(data.scale_pixels(test_images[:, None]))
     n = 15
     ticks = backend.host.linspace(-2.5, 2.5, n, dtype="float32")
     grid_z = backend.host.stack(backend.host.meshgrid(ticks, -ticks), axis=-1).reshape(-1, 2)

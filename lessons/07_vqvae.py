@@ -26,7 +26,7 @@
 # %%
 from _setup import setup
 
-from minigen import backend, metrics, no_grad, plots
+from minigen import backend, data, metrics, no_grad, plots
 from minigen.train import train
 
 args, out, train_images, test_images, _ = setup("07_vqvae", "Lesson 07: VQ-VAE", epochs=5)
@@ -75,7 +75,7 @@ fig.savefig(out / "code_usage.png")
 plt.close(fig)
 
 with no_grad():
-    x = backend.from_numpy(test_images[:8, None] / backend.host.float32(255))
+    x = data.scale_pixels(test_images[:8, None])
     for label, model in models.items():
         plots.reconstructions(
             x, model.reconstruct(x).data, out / f"reconstructions_{label.replace(' ', '_')}.png"

@@ -47,7 +47,7 @@
 # %%
 from _setup import setup
 
-from minigen import backend, metrics, no_grad, plots
+from minigen import backend, data, metrics, no_grad, plots
 from minigen.classifier import load_classifier
 from minigen.models import sample_images
 from minigen.train import train
@@ -68,11 +68,11 @@ def evaluate(model, label):
     """Prior-sample Fréchet distance and reconstruction sharpness, images in [0, 1]."""
     backend.manual_seed(1)
     samples = sample_images(model, n_eval)
-    x = test_images[:500, None] / np.float32(255)
+    x = data.scale_pixels(test_images[:500, None])
     symmetric = model.scale == "symmetric"
     model.eval()
     with no_grad():
-        recon = model.reconstruct(backend.from_numpy(x * 2 - 1 if symmetric else x)).data
+        recon = model.reconstruct(x * 2 - 1 if symmetric else x).data
     recon = backend.to_numpy((recon + 1) * 0.5 if symmetric else recon)
     fd = metrics.fid(test_images[:n_eval], samples, classifier)
     print(
@@ -101,7 +101,7 @@ plots.loss_curves(
     out / "losses.png",
     title="vae-gan losses per step",
 )
-print(f"real test images: sharpness {sharpness(test_images[:500] / np.float32(255)):.4f}")
+print(f"real test images: sharpness {sharpness(data.scale_pixels(test_images[:500])):.4f}")
 print(f"prior samples: Fréchet distance {vae_fd:.2f} (conv-vae) -> {gan_fd:.2f} (vae-gan)")
 print(f"reconstructions: sharpness {vae_sharp:.4f} (conv-vae) -> {gan_sharp:.4f} (vae-gan)")
 

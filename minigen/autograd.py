@@ -213,8 +213,8 @@ class Tensor:
     def relu(self):
         return ops.relu(self)
 
-    def leaky_relu(self, slope=0.01):
-        return ops.leaky_relu(self, slope)
+    def leaky_relu(self, negative_slope=0.01):
+        return ops.leaky_relu(self, negative_slope)
 
     def softplus(self):
         return ops.softplus(self)

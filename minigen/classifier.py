@@ -9,13 +9,14 @@ minigen on the same dataset (``tools/train_classifier.py``):
     -> Linear 128 -> ReLU (the features) -> Linear 10 (class logits)
 
 Input: x (N, 1, 28, 28) with pixels in [0, 1]. The trained weights ship with
-the package as ``minigen/weights/<dataset>-classifier.npz``.
+the package as ``minigen/weights/<dataset>-classifier.npz``. This module holds
+the network and its weights only; what is measured with it (FID, class
+coverage, its own accuracy) is in minigen/metrics.py.
 """
 
 from pathlib import Path
 
 from minigen import backend, nn
-from minigen.autograd import Tensor
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -64,19 +65,3 @@ def load_classifier(dataset="fashion-mnist"):
     )
     model.load_state_dict(state)
     return model.eval()
-
-
-def accuracy(classifier, images, labels, batch_size=500):
-    """Share of ``images`` (uint8 (N, 28, 28) or floats in [0, 1]) whose predicted class
-    equals ``labels`` (host ints)."""
-    from minigen.metrics import _evaluating, _unit_batches
-
-    correct = 0
-    labels = backend.to_numpy(labels)
-    if len(labels) != len(images):
-        raise ValueError(f"accuracy: {len(images)} images but {len(labels)} labels")
-    with _evaluating(classifier):
-        for i, x in enumerate(_unit_batches(images, batch_size, "accuracy")):
-            predicted = backend.to_numpy(classifier(Tensor(x)).data.argmax(axis=1))
-            correct += int((predicted == labels[i * batch_size : i * batch_size + len(x)]).sum())
-    return correct / len(labels)

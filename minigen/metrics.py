@@ -7,7 +7,8 @@ Likelihood-based models (VAE, VQ-VAE), on images x with pixels in [0, 1]:
 - ``importance_weighted_nll``: a tighter bound from k samples of q (IWAE,
   Burda et al. 2016); it approaches -log p(x) as k grows.
 - ``reconstruction_bce``: sum-pixel BCE of the model's deterministic
-  reconstruction (VAE: decoder(mu); VQ-VAE: its forward pass).
+  reconstruction (``model.reconstruction_logits``: VAE decoder(mu), VQ-VAE
+  its quantized grid).
 - ``code_usage`` and ``perplexity``: how many of a VQ-VAE's codes are used.
 
 Sample-based, for any generator (GANs above all), in the feature space of a
@@ -17,6 +18,7 @@ small classifier trained on the same dataset (``minigen.classifier``):
   and generated images (lower is better; 0 for identical statistics).
 - ``class_coverage``: the share of generated images per predicted class;
   a collapsed GAN covers few classes.
+- ``accuracy``: how often the classifier itself is right, on labelled images.
 
 "BCE likelihood": with continuous targets x in [0, 1], -BCE(logits, x) is the
 log of a Bernoulli mass evaluated at non-binary x. It is what the VAE trains
@@ -28,64 +30,16 @@ backend and only per-image sums and features come back to the host.
 """
 
 import math
-from contextlib import contextmanager
 
 from minigen import backend
-from minigen.autograd import Tensor, no_grad
+from minigen.autograd import Tensor
+from minigen.classifier import load_classifier
+from minigen.data.batches import unit_batches
+from minigen.nn import functional as F
+from minigen.nn.module import eval_mode
+from minigen.ops import logsumexp_array, reparameterize
 
 # ------------------------------------------------------------------- helpers
-
-
-@contextmanager
-def _evaluating(model):
-    """no_grad and eval mode (BatchNorm on running stats), every module's mode restored after."""
-    modules = list(model.modules()) if hasattr(model, "modules") else []
-    modes = [getattr(m, "training", False) for m in modules]
-    if hasattr(model, "eval"):
-        model.eval()
-    try:
-        with no_grad():
-            yield
-    finally:
-        for m, mode in zip(modules, modes, strict=True):
-            m.training = mode
-
-
-def _unit_batches(images, batch_size, who, check_range=True):
-    """Yield float32 backend batches (B, 1, H, W) of ``images`` with pixels in [0, 1].
-
-    ``images``: host or backend array (or Tensor), (N, H, W) or (N, 1, H, W);
-    uint8 is divided by 255, floats must already lie in [0, 1].
-    """
-    images = images.data if isinstance(images, Tensor) else images
-    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[1] != 1):
-        raise ValueError(
-            f"{who}: expected images of shape (N, H, W) or (N, 1, H, W), got {tuple(images.shape)}"
-        )
-    if images.dtype != backend.host.uint8 and images.dtype.kind != "f":
-        raise TypeError(f"{who}: expected uint8 or float images, got dtype {images.dtype}")
-    if batch_size < 1:
-        raise ValueError(f"{who}: batch_size must be >= 1, got {batch_size}")
-    on_host = isinstance(images, backend.host.ndarray)
-    for start in range(0, len(images), batch_size):
-        chunk = images[start : start + batch_size]
-        if on_host:
-            chunk = backend.from_numpy(chunk)  # the explicit transfer, still in its own dtype
-        x = chunk.astype(backend.DEFAULT_DTYPE)
-        if images.dtype == backend.host.uint8:
-            x = x / 255.0
-        elif check_range:
-            _check_unit_range(x, who)
-        yield x.reshape(len(x), 1, *x.shape[-2:])
-
-
-def _check_unit_range(x, who):
-    lo, hi = float(x.min()), float(x.max())
-    if lo < -1e-4 or hi > 1 + 1e-4:
-        raise ValueError(
-            f"{who}: float images must have pixels in [0, 1], got values in [{lo:.3g}, {hi:.3g}]; "
-            "a generator with tanh output (in [-1, 1]) needs (x + 1) / 2 first"
-        )
 
 
 def _count(images, who):
@@ -96,26 +50,9 @@ def _count(images, who):
 
 
 def _bce_per_image(logits, x):
-    """sum over pixels of BCE-with-logits, one number per image: (B, ...) -> (B,).
-
-    BCE(l, x) = softplus(l) - x l = max(l, 0) - x l + log(1 + exp(-|l|)), stable for any l.
-    """
-    xp = backend.xp()
-    bce = xp.maximum(logits, 0) - logits * x + xp.log1p(xp.exp(-xp.abs(logits)))
+    """Sum over pixels of BCE-with-logits, one number per image: (B, ...) -> (B,) array."""
+    bce = F.binary_cross_entropy_with_logits(logits, Tensor(x), reduction="none").data
     return bce.reshape(len(bce), -1).sum(axis=1)
-
-
-def _data(t):
-    return t.data if isinstance(t, Tensor) else t
-
-
-def _encode(vae, x):
-    mu, logvar = vae.encoder(Tensor(x))
-    return _data(mu), _data(logvar)
-
-
-def _decode(vae, z):
-    return _data(vae.decoder(Tensor(z)))
 
 
 # -------------------------------------------------------------- VAE bounds
@@ -130,14 +67,12 @@ def negative_elbo(vae, images, batch_size=500):
 
     ``images``: (N, 28, 28) uint8 (divided by 255) or floats in [0, 1].
     """
-    xp = backend.xp()
     n, total = _count(images, "negative_elbo"), 0.0
-    with _evaluating(vae):
-        for x in _unit_batches(images, batch_size, "negative_elbo"):
-            mu, logvar = _encode(vae, x)
-            eps = backend.randn(*mu.shape, dtype=mu.dtype)
-            logits = _decode(vae, mu + xp.exp(0.5 * logvar) * eps)
-            kl = 0.5 * (mu * mu + xp.exp(logvar) - 1.0 - logvar).sum(axis=1)
+    with eval_mode(vae):
+        for x in unit_batches(images, batch_size, "negative_elbo"):
+            mu, logvar = vae.encoder(Tensor(x))
+            logits = vae.decoder(reparameterize(mu, logvar))
+            kl = F.gaussian_kl(mu, logvar, reduction="none").data
             total += float((_bce_per_image(logits, x) + kl).sum())
     return total / n
 
@@ -156,23 +91,19 @@ def importance_weighted_nll(vae, images, k=50, batch_size=100):
     """
     if k < 1:
         raise ValueError(f"importance_weighted_nll: k must be >= 1, got {k}")
-    xp = backend.xp()
     n, total = _count(images, "importance_weighted_nll"), 0.0
-    with _evaluating(vae):
-        for x in _unit_batches(images, batch_size, "importance_weighted_nll"):
-            mu, logvar = _encode(vae, x)
-            std = xp.exp(0.5 * logvar)
+    with eval_mode(vae):
+        for x in unit_batches(images, batch_size, "importance_weighted_nll"):
+            mu, logvar = vae.encoder(Tensor(x))
             log_w = []
             for _ in range(k):
                 eps = backend.randn(*mu.shape, dtype=mu.dtype)
-                z = mu + std * eps
-                log_px = -_bce_per_image(_decode(vae, z), x)
+                z = reparameterize(mu, logvar, eps).data
+                log_px = -_bce_per_image(vae.decoder(Tensor(z)), x)
                 log_pz = -0.5 * (z * z).sum(axis=1)
-                log_qz = -0.5 * (eps * eps + logvar).sum(axis=1)  # (z - mu) / sigma = eps
+                log_qz = -0.5 * (eps * eps + logvar.data).sum(axis=1)  # (z - mu) / sigma = eps
                 log_w.append(log_px + log_pz - log_qz)
-            log_w = xp.stack(log_w)  # (k, B)
-            m = log_w.max(axis=0)
-            log_mean_w = m + xp.log(xp.exp(log_w - m).sum(axis=0)) - math.log(k)
+            log_mean_w = logsumexp_array(backend.xp().stack(log_w), axis=0) - math.log(k)
             total += float(log_mean_w.sum())
     return -total / n
 
@@ -180,16 +111,13 @@ def importance_weighted_nll(vae, images, k=50, batch_size=100):
 def reconstruction_bce(model, images, batch_size=500):
     """Sum-pixel BCE per image (mean, nats) of the model's deterministic reconstruction.
 
-    A VQ-VAE (it has ``quantizer``) reconstructs with ``model(x)[0]``; a VAE
-    with ``decoder(mu)``, the posterior mean, no sampling.
+    The model says what that is with ``reconstruction_logits(x)``: a VAE
+    decodes the posterior mean (no sampling), a VQ-VAE its quantized code grid.
     """
     n, total = _count(images, "reconstruction_bce"), 0.0
-    with _evaluating(model):
-        for x in _unit_batches(images, batch_size, "reconstruction_bce"):
-            if hasattr(model, "quantizer"):
-                logits = _data(model(Tensor(x))[0])
-            else:
-                logits = _decode(model, _encode(model, x)[0])
+    with eval_mode(model):
+        for x in unit_batches(images, batch_size, "reconstruction_bce"):
+            logits = model.reconstruction_logits(Tensor(x))
             total += float(_bce_per_image(logits, x).sum())
     return total / n
 
@@ -224,9 +152,9 @@ def code_usage(vqvae, images, batch_size=500):
     xp = backend.xp()
     num_codes = vqvae.quantizer.codebook.shape[0]
     counts = xp.zeros(num_codes, dtype=xp.int64)
-    with _evaluating(vqvae):
-        for x in _unit_batches(images, batch_size, "code_usage"):
-            indices = _data(vqvae(Tensor(x))[3])
+    with eval_mode(vqvae):
+        for x in unit_batches(images, batch_size, "code_usage"):
+            indices = vqvae(Tensor(x))[3]
             counts += xp.bincount(indices.reshape(-1), minlength=num_codes)
     counts = backend.to_numpy(counts)
     return counts, perplexity(counts), int((counts == 0).sum())
@@ -299,18 +227,14 @@ def frechet_distance(feats_a, feats_b):
 
 
 def _classifier(classifier):
-    if classifier is None:
-        from minigen.classifier import load_classifier
-
-        classifier = load_classifier()
-    return classifier
+    return load_classifier() if classifier is None else classifier
 
 
 def _features(classifier, images, batch_size, who):
     parts = []
-    with _evaluating(classifier):
-        for x in _unit_batches(images, batch_size, who):
-            parts.append(backend.to_numpy(_data(classifier.features(Tensor(x)))))
+    with eval_mode(classifier):
+        for x in unit_batches(images, batch_size, who):
+            parts.append(backend.to_numpy(classifier.features(Tensor(x)).data))
     return backend.host.concatenate(parts).astype(backend.host.float64)
 
 
@@ -344,11 +268,25 @@ def class_coverage(fake_images, classifier=None, threshold=0.05, batch_size=500)
     n = _count(fake_images, "class_coverage")
     classifier = _classifier(classifier)
     counts = None
-    with _evaluating(classifier):
-        for x in _unit_batches(fake_images, batch_size, "class_coverage"):
-            logits = _data(classifier(Tensor(x)))
+    with eval_mode(classifier):
+        for x in unit_batches(fake_images, batch_size, "class_coverage"):
+            logits = classifier(Tensor(x)).data
             c = backend.to_numpy(logits.argmax(axis=1))
             c = np.bincount(c, minlength=logits.shape[1])
             counts = c if counts is None else counts + c
     fractions = counts / float(n)
     return fractions, int((fractions >= threshold).sum())
+
+
+def accuracy(classifier, images, labels, batch_size=500):
+    """Share of ``images`` (uint8 (N, 28, 28) or floats in [0, 1]) whose predicted class
+    equals ``labels`` (host ints)."""
+    correct = 0
+    labels = backend.to_numpy(labels)
+    if len(labels) != len(images):
+        raise ValueError(f"accuracy: {len(images)} images but {len(labels)} labels")
+    with eval_mode(classifier):
+        for i, x in enumerate(unit_batches(images, batch_size, "accuracy")):
+            predicted = backend.to_numpy(classifier(Tensor(x)).data.argmax(axis=1))
+            correct += int((predicted == labels[i * batch_size : i * batch_size + len(x)]).sum())
+    return correct / len(labels)

@@ -8,7 +8,10 @@ input's dtype (``x.dtype.type(c)`` or Python numbers, which NumPy treats as
 "weak"), so float32 stays float32.
 
 The functions at the bottom (``add``, ``exp``, ``sum``...) are the public
-forms; ``Tensor`` methods call them too.
+forms; ``Tensor`` methods call them too. The array formulas that several
+Functions share (``sigmoid_array``, ``softplus_array``, ``logsumexp_array``)
+are written once, on raw arrays, just below; the losses in minigen/nn/losses.py
+use them too.
 """
 
 import builtins
@@ -16,9 +19,30 @@ import builtins
 from minigen import backend
 from minigen.autograd import Function, Tensor
 
+# ------------------------------------------------------ array formulas, written once
 
-def _xp():
-    return backend.xp()
+
+def sigmoid_array(a):
+    """1 / (1 + exp(-a)) on an array, as 0.5 tanh(a / 2) + 0.5: the plain form
+    overflows exp for large -a, this one never does."""
+    return 0.5 * backend.xp().tanh(0.5 * a) + 0.5
+
+
+def softplus_array(a):
+    """log(1 + exp(a)) on an array, as max(a, 0) + log1p(exp(-|a|)): no exp of a
+    large positive number, so it is finite for any a."""
+    xp = backend.xp()
+    return xp.maximum(a, 0) + xp.log1p(xp.exp(-xp.abs(a)))
+
+
+def logsumexp_array(a, axis=None, keepdims=False):
+    """log(sum(exp(a), axis)) on an array, as m + log(sum(exp(a - m))) with m the
+    maximum (0 where it is infinite, so all -inf gives -inf, not NaN)."""
+    xp = backend.xp()
+    m = a.max(axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)
+    out = xp.log(xp.exp(a - m).sum(axis=axis, keepdims=True)) + m
+    return out if keepdims else out.squeeze(axis) if axis is not None else out.reshape(())
 
 
 # ------------------------------------------------------------------ arithmetic
@@ -81,7 +105,7 @@ class Pow(Function):
 
     def backward(self, grad):
         ga = grad * self.b * self.a ** (self.b - 1) if self.needs_input_grad[0] else None
-        gb = grad * self.out * _xp().log(self.a) if self.needs_input_grad[1] else None
+        gb = grad * self.out * backend.xp().log(self.a) if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -106,8 +130,8 @@ class MatMul(Function):
 def _expand(grad, shape, axis, keepdims):
     """Broadcast a reduced gradient back to the input's shape."""
     if axis is not None and not keepdims:
-        grad = _xp().expand_dims(grad, axis)
-    return _xp().broadcast_to(grad, shape)
+        grad = backend.xp().expand_dims(grad, axis)
+    return backend.xp().broadcast_to(grad, shape)
 
 
 class Sum(Function):
@@ -145,17 +169,12 @@ class Max(Function):
 
 
 class LogSumExp(Function):
-    """log(sum(exp(a))), computed as m + log(sum(exp(a - m))) with m = max(a)."""
+    """log(sum(exp(a))) (``logsumexp_array``); its gradient is softmax(a) = exp(a - out)."""
 
     def forward(self, a, axis=None, keepdims=False):
-        xp = _xp()
         self.axis, self.keepdims = axis, keepdims
-        m = a.max(axis=axis, keepdims=True)
-        m = xp.where(xp.isfinite(m), m, 0)
-        e = xp.exp(a - m)
-        s = e.sum(axis=axis, keepdims=True)
-        self.softmax = e / s
-        out = xp.log(s) + m
+        out = logsumexp_array(a, axis=axis, keepdims=True)
+        self.softmax = backend.xp().exp(a - out)
         return out if keepdims else out.squeeze(axis) if axis is not None else out.reshape(())
 
     def backward(self, grad):
@@ -195,7 +214,7 @@ class GetItem(Function):
         return a[index]
 
     def backward(self, grad):
-        xp = _xp()
+        xp = backend.xp()
         out = xp.zeros(self.shape, dtype=self.dtype)
         if _has_array(self.index):
             xp.add.at(out, self.index, grad)
@@ -213,7 +232,7 @@ class Concatenate(Function):
     def forward(self, *arrays, axis=0):
         self.axis = axis
         self.bounds = _cumulative([a.shape[axis] for a in arrays])
-        return _xp().concatenate(arrays, axis=axis)
+        return backend.xp().concatenate(arrays, axis=axis)
 
     def backward(self, grad):
         axis = self.axis % grad.ndim
@@ -224,7 +243,7 @@ class Concatenate(Function):
 class Stack(Function):
     def forward(self, *arrays, axis=0):
         self.axis, self.count = axis, len(arrays)
-        return _xp().stack(arrays, axis=axis)
+        return backend.xp().stack(arrays, axis=axis)
 
     def backward(self, grad):
         return tuple(grad.take(i, axis=self.axis) for i in range(self.count))
@@ -243,7 +262,7 @@ def _cumulative(sizes):
 
 class Exp(Function):
     def forward(self, a):
-        self.out = _xp().exp(a)
+        self.out = backend.xp().exp(a)
         return self.out
 
     def backward(self, grad):
@@ -253,7 +272,7 @@ class Exp(Function):
 class Log(Function):
     def forward(self, a):
         self.a = a
-        return _xp().log(a)
+        return backend.xp().log(a)
 
     def backward(self, grad):
         return grad / self.a
@@ -261,7 +280,7 @@ class Log(Function):
 
 class Sqrt(Function):
     def forward(self, a):
-        self.out = _xp().sqrt(a)
+        self.out = backend.xp().sqrt(a)
         return self.out
 
     def backward(self, grad):
@@ -270,21 +289,16 @@ class Sqrt(Function):
 
 class Tanh(Function):
     def forward(self, a):
-        self.out = _xp().tanh(a)
+        self.out = backend.xp().tanh(a)
         return self.out
 
     def backward(self, grad):
         return grad * (1 - self.out * self.out)
 
 
-def _sigmoid(a):
-    # 1 / (1 + exp(-a)) overflows for large -a; this form never does.
-    return 0.5 * _xp().tanh(0.5 * a) + 0.5
-
-
 class Sigmoid(Function):
     def forward(self, a):
-        self.out = _sigmoid(a)
+        self.out = sigmoid_array(a)
         return self.out
 
     def backward(self, grad):
@@ -293,7 +307,7 @@ class Sigmoid(Function):
 
 class ReLU(Function):
     def forward(self, a):
-        self.out = _xp().maximum(a, 0)
+        self.out = backend.xp().maximum(a, 0)
         return self.out
 
     def backward(self, grad):
@@ -301,17 +315,17 @@ class ReLU(Function):
 
 
 class LeakyReLU(Function):
-    """a for a > 0, slope * a otherwise. Only the sign mask is kept for backward.
+    """a for a > 0, negative_slope * a otherwise. Only the sign mask is kept for backward.
 
-    (max(a, slope * a) is the same for slope <= 1, and runs several times
-    faster than ``where``, which matters: this op sits on every conv layer.)
+    (max(a, negative_slope * a) is the same for slopes in [0, 1], and runs several
+    times faster than ``where``, which matters: this op sits on every conv layer.)
     """
 
-    def forward(self, a, slope=0.01):
-        self.positive, self.slope = a > 0, a.dtype.type(slope)
-        if 0 <= slope <= 1:
-            return _xp().maximum(a, a * self.slope)
-        return _xp().where(self.positive, a, a * self.slope)
+    def forward(self, a, negative_slope=0.01):
+        self.positive, self.slope = a > 0, a.dtype.type(negative_slope)
+        if 0 <= negative_slope <= 1:
+            return backend.xp().maximum(a, a * self.slope)
+        return backend.xp().where(self.positive, a, a * self.slope)
 
     def backward(self, grad):
         scale = self.positive * (1 - self.slope)  # 1 - slope where a > 0, else 0
@@ -320,27 +334,25 @@ class LeakyReLU(Function):
 
 
 class Softplus(Function):
-    """log(1 + exp(a)) = max(a, 0) + log1p(exp(-|a|)), stable for any a."""
+    """log(1 + exp(a)) (``softplus_array``); its derivative is sigmoid(a)."""
 
     def forward(self, a):
-        xp = _xp()
         self.a = a
-        return xp.maximum(a, 0) + xp.log1p(xp.exp(-xp.abs(a)))
+        return softplus_array(a)
 
     def backward(self, grad):
-        return grad * _sigmoid(self.a)
+        return grad * sigmoid_array(self.a)
 
 
 class LogSigmoid(Function):
-    """log(sigmoid(a)) = min(a, 0) - log1p(exp(-|a|)), stable for any a."""
+    """log(sigmoid(a)) = -softplus(-a); its derivative is sigmoid(-a)."""
 
     def forward(self, a):
-        xp = _xp()
         self.a = a
-        return xp.minimum(a, 0) - xp.log1p(xp.exp(-xp.abs(a)))
+        return -softplus_array(-a)
 
     def backward(self, grad):
-        return grad * _sigmoid(-self.a)
+        return grad * sigmoid_array(-self.a)
 
 
 class Clip(Function):
@@ -353,22 +365,22 @@ class Clip(Function):
         inside_low = a >= low if low is not None else True
         inside_high = a <= high if high is not None else True
         self.mask = inside_low & inside_high
-        return _xp().clip(a, low, high)
+        return backend.xp().clip(a, low, high)
 
     def backward(self, grad):
         return grad * self.mask
 
 
 class Where(Function):
-    """cond ? a : b, with ``cond`` a boolean array (not differentiated)."""
+    """cond ? a : b, with ``cond`` a boolean array (a parameter, not differentiated)."""
 
-    def forward(self, a, b, cond=None):
+    def forward(self, a, b, *, cond):
         self.cond = cond
-        return _xp().where(cond, a, b)
+        return backend.xp().where(cond, a, b)
 
     def backward(self, grad):
         zero = grad.dtype.type(0)
-        xp = _xp()
+        xp = backend.xp()
         ga = xp.where(self.cond, grad, zero) if self.needs_input_grad[0] else None
         gb = xp.where(self.cond, zero, grad) if self.needs_input_grad[1] else None
         return ga, gb
@@ -492,8 +504,9 @@ def relu(a):
     return ReLU.apply(a)
 
 
-def leaky_relu(a, slope=0.01):
-    return LeakyReLU.apply(a, slope=slope)
+def leaky_relu(a, negative_slope=0.01):
+    """a for a > 0, negative_slope * a otherwise (PyTorch's name for the slope)."""
+    return LeakyReLU.apply(a, negative_slope=negative_slope)
 
 
 def softplus(a):
@@ -512,3 +525,15 @@ def where(cond, a, b):
     """Elementwise ``a`` where ``cond`` is true, else ``b``."""
     cond = cond.data if isinstance(cond, Tensor) else cond
     return Where.apply(a, b, cond=cond)
+
+
+def reparameterize(mu, logvar, eps=None):
+    """z = mu + exp(logvar / 2) * eps, eps ~ N(0, I): a sample of N(mu, exp(logvar)).
+
+    The reparameterisation trick: the randomness is an input, so gradients
+    flow to mu and logvar. ``eps`` is drawn with ``backend.randn`` in mu's
+    dtype unless given (the importance-weighted bound needs it back).
+    """
+    if eps is None:
+        eps = backend.randn(*mu.shape, dtype=mu.dtype)
+    return mu + exp(logvar * 0.5) * eps

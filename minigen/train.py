@@ -33,7 +33,8 @@ def train(
     quiet=False,
     **options,
 ):
-    """Train model ``name`` (see ``minigen.models.MODELS``) for ``epochs`` epochs.
+    """Train model ``name`` (see ``minigen.models.MODELS``, or a model instance) for
+    ``epochs`` epochs.
 
     ``images`` (host uint8 (N, 28, 28)) overrides the dataset, e.g. a small
     slice for a quick run. ``out``: folder for ``checkpoint.npz`` after every
@@ -47,7 +48,7 @@ def train(
         start, history, seed = state["epoch"], state["history"], state["seed"]
     else:
         backend.manual_seed(seed)
-        model = build(name, **options)
+        model = build(name, **options) if isinstance(name, str) else name
         optimizers = model.make_optimizers()
         start, history = 0, {}
     if images is None:

@@ -15,7 +15,8 @@ import pytest
 
 import minigen
 from minigen import backend, data, metrics, nn
-from minigen.classifier import Classifier, accuracy, load_classifier
+from minigen.classifier import Classifier, load_classifier
+from minigen.metrics import accuracy
 
 # ------------------------------------------------------------ Frechet distance
 
@@ -149,6 +150,9 @@ class _CodeReader(nn.Module):
         logits = minigen.Tensor(backend.zeros(x.shape))
         return logits, None, None, indices
 
+    def reconstruction_logits(self, x):  # as the VQ-VAE: the logits of its forward pass
+        return self(x)[0]
+
 
 def test_code_usage_counts_codes_and_dead_ones():
     k = 8
@@ -190,6 +194,9 @@ class _TinyVAE(nn.Module):
 
     def decoder(self, z):
         return self.dec(z).reshape(z.shape[0], 1, 28, 28)
+
+    def reconstruction_logits(self, x):  # as the VAE: decode the posterior mean
+        return self.decoder(self.encoder(x)[0])
 
 
 def _weights(model):

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import minigen as mg
-from minigen import backend, models, train
+from minigen import backend, models, nn, train
 from minigen.checkpoint import CheckpointError
+from minigen.models.gan import dcgan_init_
 from minigen.models.vqvae import VectorQuantizer
 
 
@@ -80,11 +81,29 @@ def test_vq_straight_through_copies_the_gradient_to_the_encoder():
     np.testing.assert_allclose(backend.to_numpy(z_q.data), codes.transpose(0, 3, 1, 2))
 
 
+def test_dcgan_init():
+    net = nn.Sequential(
+        nn.Linear(64, 512),
+        nn.BatchNorm1d(512),
+        nn.Conv2d(64, 128, 4),
+        nn.ConvTranspose2d(64, 32, 4),
+    )
+    assert dcgan_init_(net) is net
+    for layer in (net[0], net[2], net[3]):
+        w = backend.to_numpy(layer.weight.data)
+        assert w.dtype == np.float32
+        assert abs(w.mean()) < 0.002 and abs(w.std() - 0.02) < 0.002
+        np.testing.assert_array_equal(backend.to_numpy(layer.bias.data), 0)
+    g = backend.to_numpy(net[1].weight.data)
+    assert abs(g.mean() - 1) < 0.005 and abs(g.std() - 0.02) < 0.005
+    np.testing.assert_array_equal(backend.to_numpy(net[1].bias.data), 0)
+
+
 def test_vq_restart_moves_dead_codes_onto_encoder_outputs():
     vq = VectorQuantizer(num_codes=8, code_dim=2, restart_dead=True)
     z = mg.tensor(backend.from_numpy(np.full((1, 2, 2, 2), 5.0, dtype=np.float32)))
     _, _, _, indices = vq(z)
-    restarted = vq.restart_dead_codes(indices)
+    restarted = vq.restart_dead_codes(indices, z)
     assert restarted == 7
     codebook = backend.to_numpy(vq.codebook.data)
     assert (np.all(codebook == 5.0, axis=1)).sum() == 7
@@ -121,7 +140,7 @@ def test_resume_is_bit_identical(name, tmp_path):
     )
     for (key, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
         np.testing.assert_array_equal(backend.to_numpy(a), backend.to_numpy(b), err_msg=key)
-    assert len(next(iter(history.values()))) == 2 * (256 // models.MODELS[name][2])
+    assert len(next(iter(history.values()))) == 2 * (256 // models.MODELS[name][0].batch_size)
 
 
 def test_checkpoint_of_the_wrong_model_is_refused(tmp_path):

@@ -217,24 +217,6 @@ def test_batchnorm_starts_as_identity():
     np.testing.assert_array_equal(host(bn.running_var), np.ones(5, np.float32))
 
 
-def test_dcgan_init():
-    net = nn.Sequential(
-        nn.Linear(64, 512),
-        nn.BatchNorm1d(512),
-        nn.Conv2d(64, 128, 4),
-        nn.ConvTranspose2d(64, 32, 4),
-    )
-    assert init.dcgan_init_(net) is net
-    for layer in (net[0], net[2], net[3]):
-        w = host(layer.weight)
-        assert w.dtype == np.float32
-        assert abs(w.mean()) < 0.002 and abs(w.std() - 0.02) < 0.002
-        np.testing.assert_array_equal(host(layer.bias), 0)
-    g = host(net[1].weight)
-    assert abs(g.mean() - 1) < 0.005 and abs(g.std() - 0.02) < 0.005
-    np.testing.assert_array_equal(host(net[1].bias), 0)
-
-
 def test_init_functions_fill_in_place_in_the_tensors_dtype():
     p = nn.Parameter(backend.zeros((1000,)))
     data = p.data

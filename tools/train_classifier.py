@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import minigen  # noqa: E402
 from minigen import data, optim  # noqa: E402
-from minigen.classifier import Classifier, accuracy, weights_path  # noqa: E402
+from minigen.classifier import Classifier, weights_path  # noqa: E402
+from minigen.metrics import accuracy  # noqa: E402
 from minigen.nn import functional as F  # noqa: E402, N812
 
 

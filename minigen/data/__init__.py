@@ -7,10 +7,11 @@
 - ``idx``: the IDX file format (read_idx, write_idx).
 - ``sources``: where the files come from (directory, $MINIGEN_DATA, Debian
   package, cache, download, the subset shipped with minigen).
-- ``batches``: shuffled minibatches moved to the device and scaled.
+- ``batches``: shuffled minibatches moved to the device and scaled
+  (``scale_pixels``); ``unit_batches`` walks images in order, in [0, 1].
 """
 
-from minigen.data.batches import batches, num_batches
+from minigen.data.batches import batches, num_batches, scale_pixels, unit_batches
 from minigen.data.idx import DataError, read_idx, write_idx
 from minigen.data.sources import CLASSES, DownloadError, cache_dir, load, locate
 
@@ -24,5 +25,7 @@ __all__ = [
     "locate",
     "num_batches",
     "read_idx",
+    "scale_pixels",
+    "unit_batches",
     "write_idx",
 ]

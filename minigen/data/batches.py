@@ -1,5 +1,8 @@
 """Minibatches: shuffle on the host, move uint8 to the device, scale there.
 
+Two ways through a dataset: ``batches`` (shuffled, for training) and
+``unit_batches`` (in order, pixels in [0, 1], for evaluation: the metrics).
+
 One epoch visits every example once, in an order drawn from a NumPy
 generator seeded by ``(seed, epoch)``: the same seed and epoch give the same
 batches on every backend, and each epoch has its own order::
@@ -13,9 +16,12 @@ dataset stays as compact uint8 on the host. Pixels p in 0..255 become
 
     scale="unit":       x = p / 255            in [0, 1]   (VAEs)
     scale="symmetric":  x = p / 127.5 - 1      in [-1, 1]  (GANs, tanh output)
+
+(``scale_pixels``, the one place that formula is written.)
 """
 
 from minigen import backend
+from minigen.autograd import Tensor
 
 np = backend.host
 SCALES = ("unit", "symmetric")
@@ -55,14 +61,28 @@ def batches(
     )
 
 
+def scale_pixels(pixels, scale="unit"):
+    """uint8 pixels 0..255 (host or backend array, any shape) as a float32 backend
+    array: p / 255 in [0, 1] for scale="unit", p / 127.5 - 1 in [-1, 1] for
+    "symmetric". A host array is moved to the backend first, still as uint8."""
+    if pixels.dtype != np.uint8:
+        raise TypeError(f"scale_pixels: expected uint8 pixels 0..255, got dtype {pixels.dtype}")
+    if scale not in SCALES:
+        raise ValueError(f"scale_pixels: scale must be one of {SCALES}, got {scale!r}")
+    if isinstance(pixels, np.ndarray):
+        pixels = backend.from_numpy(pixels)  # the explicit transfer, in compact uint8
+    x = pixels.astype(backend.DEFAULT_DTYPE)
+    x *= 1.0 / 255.0 if scale == "unit" else 1.0 / 127.5
+    if scale == "symmetric":
+        x -= 1.0
+    return x
+
+
 def _generate(images, labels, order, batch_size, count, scale):
     # a separate generator function, so that the checks above run at the call
     for i in range(count):
         idx = order[i * batch_size : (i + 1) * batch_size]
-        x = backend.from_numpy(images[idx]).astype(backend.DEFAULT_DTYPE)
-        x *= 1.0 / 255.0 if scale == "unit" else 1.0 / 127.5
-        if scale == "symmetric":
-            x -= 1.0
+        x = scale_pixels(images[idx], scale)
         y = None if labels is None else backend.from_numpy(labels[idx], dtype=np.int64)
         yield x, y
 
@@ -93,3 +113,40 @@ def _check(images, labels, batch_size, scale):
     if scale not in SCALES:
         raise ValueError(f"batches: scale must be one of {SCALES}, got {scale!r}")
     return images, labels
+
+
+def unit_batches(images, batch_size, who):
+    """Yield float32 backend batches (B, 1, H, W) of ``images``, in order, pixels in [0, 1].
+
+    ``images``: host or backend array (or Tensor), (N, H, W) or (N, 1, H, W);
+    uint8 is scaled by ``scale_pixels``, floats must already lie in [0, 1].
+    ``who`` names the caller in error messages.
+    """
+    images = images.data if isinstance(images, Tensor) else images
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[1] != 1):
+        raise ValueError(
+            f"{who}: expected images of shape (N, H, W) or (N, 1, H, W), got {tuple(images.shape)}"
+        )
+    if images.dtype != np.uint8 and images.dtype.kind != "f":
+        raise TypeError(f"{who}: expected uint8 or float images, got dtype {images.dtype}")
+    if batch_size < 1:
+        raise ValueError(f"{who}: batch_size must be >= 1, got {batch_size}")
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size]
+        if images.dtype == np.uint8:
+            x = scale_pixels(chunk, "unit")
+        else:
+            if isinstance(chunk, np.ndarray):
+                chunk = backend.from_numpy(chunk)  # the explicit transfer, in its own dtype
+            x = chunk.astype(backend.DEFAULT_DTYPE)
+            _check_unit_range(x, who)
+        yield x.reshape(len(x), 1, *x.shape[-2:])
+
+
+def _check_unit_range(x, who):
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1e-4 or hi > 1 + 1e-4:
+        raise ValueError(
+            f"{who}: float images must have pixels in [0, 1], got values in [{lo:.3g}, {hi:.3g}]; "
+            "a generator with tanh output (in [-1, 1]) needs (x + 1) / 2 first"
+        )

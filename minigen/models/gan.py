@@ -11,11 +11,29 @@ exactly when G is bad and D is sure, early in training; the non-saturating
 form has the same fixed point and a strong gradient there.
 
 Images are (N, 1, 28, 28) in [-1, 1] (G ends in tanh). Two reference pairs
-(shared/reference-models.md): the MLP GAN and the DCGAN.
+(docs/reference-models.md): the MLP GAN and the DCGAN. Both start from the
+DCGAN initialisation (``dcgan_init_``), as does the VAE-GAN.
 """
 
 from minigen import backend, nn, optim
+from minigen.models.base import GenerativeModel
 from minigen.nn import functional as F
+
+
+def dcgan_init_(module):
+    """The DCGAN recipe (Radford et al. 2016) on every submodule of ``module``:
+    Linear and (transposed) convolution weights N(0, 0.02), BatchNorm weights
+    N(1, 0.02), their biases 0. Other modules keep their values. Returns ``module``."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and m.weight is not None:
+            nn.init.normal_(m.weight, 1.0, 0.02)
+        else:
+            continue
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    return module
 
 
 class MLPGenerator(nn.Module):
@@ -127,7 +145,7 @@ def generator_loss(fake_logits):
     return real_loss(fake_logits)
 
 
-class GAN(nn.Module):
+class GAN(GenerativeModel):
     """A generator and a discriminator trained against each other.
 
     ``kind`` is "mlp" (the MLP GAN) or "dcgan". One ``train_step`` is one
@@ -141,10 +159,12 @@ class GAN(nn.Module):
     """
 
     scale = "symmetric"  # pixels in [-1, 1], to match tanh
+    batch_size = 64
 
     def __init__(self, kind="mlp", z_dim=64, pack=1, lr=2e-4, betas=(0.5, 0.999), ema=None):
-        super().__init__()
+        super().__init__(kind=kind, z_dim=z_dim, pack=pack, lr=lr, betas=betas, ema=ema)
         self.kind, self.z_dim, self.lr, self.betas, self.ema = kind, z_dim, lr, betas, ema
+        self.name = {"mlp": "mlp-gan", "dcgan": "dcgan"}.get(kind)
         if kind == "mlp":
             self.generator = MLPGenerator(z_dim)
             self.discriminator = MLPDiscriminator(pack)
@@ -153,7 +173,7 @@ class GAN(nn.Module):
             self.discriminator = DCGANDiscriminator()
         else:
             raise ValueError(f"unknown GAN kind {kind!r}; use 'mlp' or 'dcgan'")
-        nn.init.dcgan_init_(self)
+        dcgan_init_(self)
         if ema is not None:
             self.generator_ema = type(self.generator)(z_dim)
             self.generator_ema.load_state_dict(self.generator.state_dict())

@@ -2,46 +2,24 @@
 
 The encoder maps an image x to the mean and log-variance of a Gaussian over
 the latent z. We sample z = mu + exp(logvar / 2) * eps with eps ~ N(0, I)
-(the reparameterisation trick: the randomness is an input, so gradients flow
-to mu and logvar). The decoder maps z to Bernoulli logits for the pixels.
+(``ops.reparameterize``, the reparameterisation trick: the randomness is an
+input, so gradients flow to mu and logvar). The decoder maps z to Bernoulli
+logits for the pixels.
 
 Per image, the negative ELBO is
 
     sum_pixels BCE(logits, x)  +  KL(q(z|x) || N(0, I)),
     KL = 1/2 sum_j (mu_j^2 + exp(logvar_j) - 1 - logvar_j),
 
-an upper bound on -log p(x) in nats. Training minimises its batch mean.
-Pixels are in [0, 1] (continuous targets for the BCE).
+an upper bound on -log p(x) in nats (``F.gaussian_kl`` is the KL term).
+Training minimises its batch mean. Pixels are in [0, 1] (continuous targets
+for the BCE).
 """
 
 from minigen import backend, nn, optim
+from minigen.models.base import GenerativeModel
 from minigen.nn import functional as F
-
-
-def reparameterize(mu, logvar):
-    """z = mu + sigma * eps with sigma = exp(logvar / 2), eps ~ N(0, I)."""
-    eps = backend.randn(*mu.shape, dtype=mu.dtype)
-    return mu + (logvar * 0.5).exp() * eps
-
-
-class ELBO:
-    """The negative ELBO as a loss that reports its parts.
-
-    Calling it returns the batch-mean loss (a Tensor to backprop); afterwards
-    ``.reconstruction`` and ``.kl`` hold the batch means of the two parts
-    (floats, nats per image).
-    """
-
-    def __init__(self, kl_weight=1.0):
-        self.kl_weight = kl_weight
-        self.reconstruction = self.kl = None
-
-    def __call__(self, logits, x, mu, logvar):
-        n = x.shape[0]
-        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / n
-        kl = F.gaussian_kl(mu, logvar, reduction="mean")
-        self.reconstruction, self.kl = rec.item(), kl.item()
-        return rec + kl * self.kl_weight
+from minigen.ops import reparameterize
 
 
 class MLPEncoder(nn.Module):
@@ -112,14 +90,16 @@ class ConvDecoder(nn.Module):
         return self.net(z)
 
 
-class VAE(nn.Module):
+class VAE(GenerativeModel):
     """Encoder + decoder + ELBO. ``kind`` is "mlp" (latent 20) or "conv" (latent 16)."""
 
     scale = "unit"  # pixels in [0, 1], Bernoulli targets
+    batch_size = 128
 
     def __init__(self, kind="mlp", latent_dim=None, lr=1e-3):
-        super().__init__()
+        super().__init__(kind=kind, latent_dim=latent_dim, lr=lr)
         self.kind, self.lr = kind, lr
+        self.name = {"mlp": "mlp-vae", "conv": "conv-vae"}.get(kind)
         if kind == "mlp":
             self.latent_dim = latent_dim or 20
             self.encoder = MLPEncoder(self.latent_dim)
@@ -130,16 +110,19 @@ class VAE(nn.Module):
             self.decoder = ConvDecoder(self.latent_dim)
         else:
             raise ValueError(f"unknown VAE kind {kind!r}; use 'mlp' or 'conv'")
-        self.elbo = ELBO()
 
     def forward(self, x):
         """Logits of the reconstruction, and q(z|x)'s mu and logvar."""
         mu, logvar = self.encoder(x)
         return self.decoder(reparameterize(mu, logvar)), mu, logvar
 
-    def loss(self, x):
+    def losses(self, x):
+        """The negative ELBO ("loss") and its parts "rec" (sum-pixel BCE) and "kl",
+        each a batch mean in nats per image, as scalar Tensors."""
         logits, mu, logvar = self(x)
-        return self.elbo(logits, x, mu, logvar)
+        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+        kl = F.gaussian_kl(mu, logvar, reduction="mean")
+        return {"loss": rec + kl, "rec": rec, "kl": kl}
 
     def make_optimizers(self):
         return {"adam": optim.Adam(self.parameters(), lr=self.lr)}
@@ -148,15 +131,19 @@ class VAE(nn.Module):
         """n images decoded from the prior, as pixel probabilities in [0, 1]."""
         return self.decoder(backend.randn(n, self.latent_dim)).sigmoid()
 
+    def reconstruction_logits(self, x):
+        """Logits of the decoded posterior mean: the deterministic reconstruction."""
+        mu, _ = self.encoder(x)
+        return self.decoder(mu)
+
     def reconstruct(self, x):
         """Decode the posterior mean: the model's best reconstruction, in [0, 1]."""
-        mu, _ = self.encoder(x)
-        return self.decoder(mu).sigmoid()
+        return self.reconstruction_logits(x).sigmoid()
 
     def train_step(self, x, optimizers):
         opt = optimizers["adam"]
         opt.zero_grad()
-        loss = self.loss(x)
-        loss.backward()
+        losses = self.losses(x)
+        losses["loss"].backward()
         opt.step()
-        return {"loss": loss.item(), "rec": self.elbo.reconstruction, "kl": self.elbo.kl}
+        return {key: value.item() for key, value in losses.items()}

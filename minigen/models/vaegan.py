@@ -26,18 +26,37 @@ Pixels are in [-1, 1] (the decoder ends in tanh).
 
 from minigen import backend, nn, optim
 from minigen.autograd import no_grad
-from minigen.models.gan import DCGANDiscriminator, fake_loss, generator_loss, real_loss
-from minigen.models.vae import ConvDecoder, ConvEncoder, reparameterize
+from minigen.models.base import GenerativeModel
+from minigen.models.gan import (
+    DCGANDiscriminator,
+    dcgan_init_,
+    fake_loss,
+    generator_loss,
+    real_loss,
+)
+from minigen.models.vae import ConvDecoder, ConvEncoder
 from minigen.nn import functional as F
+from minigen.ops import reparameterize
 
 
-class VAEGAN(nn.Module):
+class VAEGAN(GenerativeModel):
+    """conv-VAE encoder and decoder (tanh) with a DCGAN discriminator; see above."""
+
+    name = "vae-gan"
     scale = "symmetric"
+    batch_size = 64
 
     def __init__(
         self, latent_dim=16, gamma=0.01, kl_weight=10.0, margin=0.35, lr=2e-4, betas=(0.5, 0.999)
     ):
-        super().__init__()
+        super().__init__(
+            latent_dim=latent_dim,
+            gamma=gamma,
+            kl_weight=kl_weight,
+            margin=margin,
+            lr=lr,
+            betas=betas,
+        )
         self.latent_dim, self.gamma, self.kl_weight, self.margin = (
             latent_dim,
             gamma,
@@ -48,7 +67,7 @@ class VAEGAN(nn.Module):
         self.encoder = ConvEncoder(latent_dim)
         self.decoder = nn.Sequential(ConvDecoder(latent_dim), nn.Tanh())
         self.discriminator = DCGANDiscriminator()
-        nn.init.dcgan_init_(self)
+        dcgan_init_(self)
 
     def make_optimizers(self):
         adam = lambda m: optim.Adam(m.parameters(), lr=self.lr, betas=self.betas)  # noqa: E731
@@ -59,22 +78,27 @@ class VAEGAN(nn.Module):
         }
 
     def sample(self, n):
+        """n images decoded from the prior, in [-1, 1]."""
         return self.decoder(backend.randn(n, self.latent_dim))
 
     def reconstruct(self, x):
+        """Decode the posterior mean, in [-1, 1]."""
         mu, _ = self.encoder(x)
         return self.decoder(mu)
 
-    def feature_loss(self, x, x_rec):
-        """1/2 sum of squared differences in D's hidden features, batch mean."""
-        with no_grad():  # the real image's features are a fixed target
-            target = self.discriminator.features(x)
-        return self._feature_distance(target, self.discriminator.features(x_rec))
+    def feature_loss(self, x, x_rec, rec_features=None):
+        """L_feat: 1/2 sum of squared differences in D's hidden features, batch mean.
 
-    @staticmethod
-    def _feature_distance(target, features):
-        d = features - target
-        return (d * d).sum() * (0.5 / features.shape[0])
+        The real image's features are a fixed target (no graph). ``rec_features``
+        are D's features of ``x_rec`` when the caller has them already
+        (``train_step`` reuses them for the GAN logits).
+        """
+        with no_grad():
+            target = self.discriminator.features(x)
+        if rec_features is None:
+            rec_features = self.discriminator.features(x_rec)
+        d = rec_features - target
+        return (d * d).sum() * (0.5 / rec_features.shape[0])
 
     def train_step(self, x, optimizers):
         n = x.shape[0]
@@ -95,11 +119,9 @@ class VAEGAN(nn.Module):
         # are made fresh, after its update; each image goes through D's body
         # once, and the GAN logits reuse those features.
         dis.requires_grad_(False)  # gradients through D, not for D
-        with no_grad():
-            target = dis.features(x)
         f_rec, f_p = dis.features(x_rec), dis.features(x_p)
         kl = F.gaussian_kl(mu, logvar, reduction="mean")
-        feat = self._feature_distance(target, f_rec)
+        feat = self.feature_loss(x, x_rec, rec_features=f_rec)
         gan = 0.5 * (generator_loss(dis.head(f_rec)) + generator_loss(dis.head(f_p)))
 
         for opt in optimizers.values():

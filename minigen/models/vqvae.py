@@ -17,9 +17,14 @@ batch; sg = stop gradient = ``detach``; beta = 0.25).
 Dead codes: a code that is nobody's nearest neighbour gets no gradient and
 stays dead. The remedy here restarts such codes at random encoder outputs of
 the current batch (``restart_dead=True``).
+
+The VQ-VAE has no prior over code grids of its own (a PixelCNN would learn
+one); its ``sample`` decodes grids of uniformly random codes.
 """
 
 from minigen import backend, nn, optim
+from minigen.autograd import Tensor
+from minigen.models.base import GenerativeModel
 from minigen.nn import functional as F
 
 
@@ -53,28 +58,41 @@ class VectorQuantizer(nn.Module):
         commitment_loss = ((flat - z_q.detach()) ** 2).sum() / n
         z_q_st = flat + (z_q - flat).detach()  # forward: z_q; backward: identity to z_e
         z_q_st = z_q_st.reshape(n, h, w, c).permute(0, 3, 1, 2)
-        self.last_flat = flat.data  # the encoder outputs, for restarting dead codes
         return z_q_st, codebook_loss, commitment_loss * self.beta, indices.reshape(n, h, w)
 
-    def restart_dead_codes(self, indices):
-        """Move every code unused in this batch onto a random encoder output of it."""
+    def restart_dead_codes(self, indices, z_e):
+        """Move every code unused in this batch onto a random encoder output of it.
+
+        ``indices`` (N, H, W) are the batch's nearest codes, ``z_e`` (N, D, H, W)
+        its encoder outputs (the input of ``forward``). Returns how many moved.
+        """
         xp = backend.xp()
         used = xp.bincount(indices.reshape(-1), minlength=self.codebook.shape[0])
         dead = backend.to_numpy(used == 0).nonzero()[0]
         if len(dead) == 0:
             return 0
-        rows = backend.rng().integers(0, self.last_flat.shape[0], size=len(dead))
-        self.codebook.data[backend.from_numpy(dead)] = self.last_flat[backend.from_numpy(rows)]
+        z_e = z_e.data if isinstance(z_e, Tensor) else z_e
+        flat = z_e.transpose((0, 2, 3, 1)).reshape(-1, z_e.shape[1])
+        rows = backend.rng().integers(0, flat.shape[0], size=len(dead))
+        self.codebook.data[backend.from_numpy(dead)] = flat[backend.from_numpy(rows)]
         return len(dead)
 
 
-class VQVAE(nn.Module):
-    """Encoder -> VectorQuantizer -> decoder, the reference vq-vae."""
+class VQVAE(GenerativeModel):
+    """Encoder -> VectorQuantizer -> decoder, the reference vq-vae.
 
+    28x28 images become a 7x7 grid of codes (``grid_size``: two stride-2
+    convolutions, 28 -> 14 -> 7).
+    """
+
+    name = "vq-vae"
     scale = "unit"
+    batch_size = 128
 
     def __init__(self, num_codes=64, code_dim=16, beta=0.25, restart_dead=False, lr=1e-3):
-        super().__init__()
+        super().__init__(
+            num_codes=num_codes, code_dim=code_dim, beta=beta, restart_dead=restart_dead, lr=lr
+        )
         self.lr = lr
         self.encoder = nn.Sequential(
             nn.Conv2d(1, 32, 4, stride=2, padding=1),
@@ -83,6 +101,8 @@ class VQVAE(nn.Module):
             nn.ReLU(),
             nn.Conv2d(64, code_dim, 1),
         )
+        side = F.conv_output_size(F.conv_output_size(28, 4, 2, 1), 4, 2, 1)
+        self.grid_size = (side, side)  # code positions per 28x28 image
         self.quantizer = VectorQuantizer(num_codes, code_dim, beta, restart_dead)
         self.decoder = nn.Sequential(
             nn.Conv2d(code_dim, 64, 1),
@@ -98,32 +118,58 @@ class VQVAE(nn.Module):
         return self.decoder(z_q), codebook_loss, commitment_loss, indices
 
     def losses(self, x):
-        logits, codebook_loss, commitment_loss, indices = self(x)
+        """The training loss ("loss") and its parts "rec" (sum-pixel BCE), "codebook"
+        and "commitment", batch means per image, as scalar Tensors."""
+        return self._pass(x)[0]
+
+    def _pass(self, x):
+        # the losses, plus what restarting dead codes needs: indices and z_e
+        z_e = self.encoder(x)
+        z_q, codebook_loss, commitment_loss, indices = self.quantizer(z_e)
+        logits = self.decoder(z_q)
         rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
-        return rec, codebook_loss, commitment_loss, indices
+        losses = {
+            "loss": rec + codebook_loss + commitment_loss,
+            "rec": rec,
+            "codebook": codebook_loss,
+            "commitment": commitment_loss,
+        }
+        return losses, indices, z_e
 
     def make_optimizers(self):
         return {"adam": optim.Adam(self.parameters(), lr=self.lr)}
 
+    def reconstruction_logits(self, x):
+        """Logits of the decoded quantized grid: the deterministic reconstruction."""
+        return self(x)[0]
+
     def reconstruct(self, x):
-        return self(x)[0].sigmoid()
+        """x through the code grid and back, pixels in [0, 1]."""
+        return self.reconstruction_logits(x).sigmoid()
 
     def decode_indices(self, indices):
         """Images (in [0, 1]) from a grid of code indices (N, H, W)."""
         z_q = self.quantizer.codebook[indices].permute(0, 3, 1, 2)
         return self.decoder(z_q).sigmoid()
 
+    def sample(self, n):
+        """n images in [0, 1] decoded from uniformly random code grids (no learned prior)."""
+        k = self.quantizer.codebook.shape[0]
+        grid = backend.rng().integers(0, k, size=(n, *self.grid_size))
+        return self.decode_indices(backend.from_numpy(grid))
+
     def train_step(self, x, optimizers):
         opt = optimizers["adam"]
         opt.zero_grad()
-        rec, codebook_loss, commitment_loss, indices = self.losses(x)
-        loss = rec + codebook_loss + commitment_loss
-        loss.backward()
+        losses, indices, z_e = self._pass(x)
+        losses["loss"].backward()
         opt.step()
-        restarted = self.quantizer.restart_dead_codes(indices) if self.quantizer.restart_dead else 0
+        restarted = 0
+        if self.quantizer.restart_dead:
+            restarted = self.quantizer.restart_dead_codes(indices, z_e)
         return {
-            "loss": loss.item(),
-            "rec": rec.item(),
-            "vq": codebook_loss.item() + commitment_loss.item(),
+            "loss": losses["loss"].item(),
+            "rec": losses["rec"].item(),
+            "vq": losses["codebook"].item() + losses["commitment"].item(),
             "restarted": restarted,
         }

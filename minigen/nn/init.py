@@ -1,24 +1,29 @@
 """Weight initialisers, in place, drawn through minigen's backend RNG.
 
-Each function fills a Parameter (or Tensor) in place and returns it. Values
-are drawn in the tensor's own dtype (float32 for training), never through a
-float64 detour.
+Each function fills an array (a backend array, or a Parameter/Tensor's
+``.data``) in place and returns what it was given. It sees only the shape
+and dtype, never the layer the weight belongs to: a recipe that treats
+layers differently (the DCGAN one, in minigen/models/gan.py) walks the
+modules itself and calls these. Values are drawn in the array's own dtype
+(float32 for training), never through a float64 detour.
 
-- PyTorch's default for Linear and Conv layers, ``kaiming_uniform_`` with
-  a = sqrt(5), comes down to U(-1/sqrt(fan_in), 1/sqrt(fan_in)); biases use the
-  same bound.
-- ``dcgan_init_`` is the DCGAN recipe (Radford et al. 2016): every Linear and
-  (transposed) convolution weight N(0, 0.02), biases 0; BatchNorm weight
-  N(1, 0.02), bias 0.
+PyTorch's default for Linear and Conv layers, ``kaiming_uniform_`` with
+a = sqrt(5), comes down to U(-1/sqrt(fan_in), 1/sqrt(fan_in)); biases use the
+same bound (``default_layer_init_``).
 """
 
 import math
 
 from minigen import backend
+from minigen.autograd import Tensor
+
+
+def _array(tensor):
+    return tensor.data if isinstance(tensor, Tensor) else tensor
 
 
 def _fill(tensor, values):
-    tensor.data[...] = values.astype(tensor.dtype, copy=False)
+    _array(tensor)[...] = values.astype(tensor.dtype, copy=False)
     return tensor
 
 
@@ -34,12 +39,14 @@ def uniform_(tensor, a=0.0, b=1.0):
 
 
 def zeros_(tensor):
-    tensor.data[...] = 0
+    """Fill with 0."""
+    _array(tensor)[...] = 0
     return tensor
 
 
 def ones_(tensor):
-    tensor.data[...] = 1
+    """Fill with 1."""
+    _array(tensor)[...] = 1
     return tensor
 
 
@@ -60,26 +67,9 @@ def kaiming_uniform_(tensor, a=5**0.5):
 
 
 def default_layer_init_(weight, bias=None):
-    """PyTorch's default for Linear, Conv2d and ConvTranspose2d."""
+    """PyTorch's default for a weight (out/in, in/out, *kernel) and its bias:
+    Kaiming-uniform weight, bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
     kaiming_uniform_(weight)
     if bias is not None:
         bound = 1 / math.sqrt(fan_in(weight.shape))
         uniform_(bias, -bound, bound)
-
-
-def dcgan_init_(module):
-    """The DCGAN recipe on every submodule: weights N(0, 0.02), biases 0;
-    BatchNorm weight N(1, 0.02), bias 0. Returns the module."""
-    from minigen.nn.conv import Conv2d, ConvTranspose2d
-    from minigen.nn.layers import Linear, _BatchNorm
-
-    for m in module.modules():
-        if isinstance(m, (Linear, Conv2d, ConvTranspose2d)):
-            normal_(m.weight, 0.0, 0.02)
-        elif isinstance(m, _BatchNorm) and m.weight is not None:
-            normal_(m.weight, 1.0, 0.02)
-        else:
-            continue
-        if m.bias is not None:
-            zeros_(m.bias)
-    return module

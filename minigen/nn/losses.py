@@ -15,12 +15,9 @@
 
 from minigen import backend
 from minigen.autograd import Function, ShapeError, Tensor
+from minigen.ops import logsumexp_array, sigmoid_array, softplus_array
 
 REDUCTIONS = ("mean", "sum", "none")
-
-
-def _xp():
-    return backend.xp()
 
 
 def _check_reduction(reduction, where):
@@ -66,22 +63,19 @@ def _target(target, like):
 class BCEWithLogits(Function):
     """l = -(t log s(z) + (1 - t) log(1 - s(z))), s = sigmoid, from logits z.
 
-    Written as max(z, 0) - z t + log(1 + exp(-|z|)): no exp of a large
-    positive number, so it is finite for logits of either sign and any size.
-    dl/dz = s(z) - t, dl/dt = -z.
+    Written as softplus(z) - z t (``ops.softplus_array``, finite for logits of
+    either sign and any size). dl/dz = s(z) - t, dl/dt = -z.
     """
 
     def forward(self, z, t, reduction="mean"):
-        xp = _xp()
         self.z, self.t, self.reduction, self.count = z, t, reduction, z.size
-        loss = xp.maximum(z, 0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))
-        return _reduce(loss, reduction, z.size)
+        return _reduce(softplus_array(z) - z * t, reduction, z.size)
 
     def backward(self, grad):
         g = _scale(grad, self.reduction, self.count)
         gz = gt = None
         if self.needs_input_grad[0]:
-            gz = (0.5 * _xp().tanh(0.5 * self.z) + 0.5 - self.t) * g  # sigmoid without overflow
+            gz = (sigmoid_array(self.z) - self.t) * g
         if self.needs_input_grad[1]:
             gt = -self.z * g
         return gz, gt
@@ -129,14 +123,12 @@ class CrossEntropy(Function):
     dl_n/dz_n = softmax(z_n) - onehot(y_n).
     """
 
-    def forward(self, z, labels=None, reduction="mean"):
-        xp = _xp()
-        m = z.max(axis=1, keepdims=True)
-        e = xp.exp(z - m)
-        s = e.sum(axis=1, keepdims=True)
+    def forward(self, z, *, labels, reduction="mean"):
+        xp = backend.xp()
+        lse = logsumexp_array(z, axis=1, keepdims=True)
         rows = xp.arange(z.shape[0])
-        loss = (xp.log(s) + m)[:, 0] - z[rows, labels]
-        self.softmax, self.rows, self.labels = e / s, rows, labels
+        loss = lse[:, 0] - z[rows, labels]
+        self.softmax, self.rows, self.labels = xp.exp(z - lse), rows, labels
         self.reduction, self.count = reduction, z.shape[0]
         return _reduce(loss, reduction, z.shape[0])
 
@@ -180,7 +172,7 @@ class GaussianKL(Function):
     """
 
     def forward(self, mu, logvar, reduction="mean"):
-        var = _xp().exp(logvar)
+        var = backend.xp().exp(logvar)
         self.mu, self.var, self.reduction = mu, var, reduction
         self.n = mu.shape[0]
         kl = 0.5 * (mu * mu + var - 1 - logvar)

@@ -20,8 +20,10 @@ Calling ``mlp(x)`` runs ``forward``. ``parameters()`` is what an optimizer
 updates; ``state_dict()`` / ``load_state_dict()`` save and restore weights.
 """
 
+from contextlib import contextmanager
+
 from minigen import backend
-from minigen.autograd import Tensor
+from minigen.autograd import Tensor, no_grad
 
 
 class Parameter(Tensor):
@@ -224,6 +226,28 @@ class Module:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + "\n)"
+
+
+@contextmanager
+def eval_mode(module):
+    """Evaluate ``module`` without side effects: eval mode, no graph, then restore.
+
+        with eval_mode(model):
+            x = model.sample(64)      # BatchNorm on running statistics, no graph
+
+    Inside, every submodule is in eval mode (BatchNorm uses its running
+    statistics, Dropout passes through) and operations build no graph.
+    Afterwards each submodule gets back its own earlier mode, also when the
+    body raises.
+    """
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        with no_grad():
+            yield module
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 def _array_like(value):
