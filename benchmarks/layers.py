@@ -1,7 +1,7 @@
 """Time forward + backward of Linear, Conv2d and ConvTranspose2d, minigen vs PyTorch.
 
 The layers and sizes are those of the reference models
-(shared/reference-models.md): batch 64, float32, 28x28 images, convolutions
+(docs/reference-models.md): batch 64, float32, 28x28 images, convolutions
 with kernel 4, stride 2, padding 1 (28 -> 14 -> 7 and back). Each timed
 step is one forward pass and one backward pass with a fixed upstream
 gradient, the input requiring a gradient as it does inside a network.

@@ -3,7 +3,7 @@
 One step is what the model's ``train_step`` does: every forward pass, the
 losses, every backward pass and the optimizer update of every network (for
 a GAN one D update and one G update). It runs on real Fashion-MNIST batches
-at the reference batch sizes (shared/reference-models.md), float32.
+at the reference batch sizes (docs/reference-models.md), float32.
 
 When PyTorch is installed, the PyTorch twin of each model
 (benchmarks/twins.py) starts from minigen's weights; one step of each, on

@@ -378,3 +378,10 @@ def test_custom_function_with_needs_input_grad():
     Scale.apply(x, c).sum().backward()
     assert seen == [(True, False)]
     np.testing.assert_array_equal(host(x.grad), [5.0])
+
+
+def test_where_needs_its_condition():
+    a, b = t(np.ones(3)), t(np.zeros(3))
+    with pytest.raises(TypeError, match="cond"):
+        ops.Where.apply(a, b)
+    np.testing.assert_array_equal(host(ops.where(np.array([True, False, True]), a, b)), [1, 0, 1])

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minigen import backend
-from minigen.data import batches, num_batches
+from minigen.data import batches, num_batches, scale_pixels, unit_batches
 
 
 def numbered(n, shape=(4, 4)):
@@ -103,3 +103,33 @@ def test_bad_input_is_refused_at_the_call():
         batches(images, scale="minus-one-to-one")
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         batches(images, batch_size=0)
+
+
+def test_scale_pixels_is_the_one_formula_batches_use():
+    pixels = np.array([[0, 51, 255]], np.uint8)
+    np.testing.assert_allclose(backend.to_numpy(scale_pixels(pixels)), [[0.0, 0.2, 1.0]], rtol=1e-6)
+    sym = backend.to_numpy(scale_pixels(backend.from_numpy(pixels), "symmetric"))
+    np.testing.assert_allclose(sym, [[-1.0, 0.2 * 2 - 1, 1.0]], atol=1e-6)
+    assert scale_pixels(pixels).dtype == np.float32
+    images = np.random.default_rng(0).integers(0, 256, (4, 2, 2), dtype=np.uint8)
+    x, _ = next(batches(images, None, 4, shuffle=False, scale="symmetric"))
+    np.testing.assert_array_equal(
+        backend.to_numpy(x), backend.to_numpy(scale_pixels(images[:, None], "symmetric"))
+    )
+    with pytest.raises(TypeError, match="uint8"):
+        scale_pixels(np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="scale must be one of"):
+        scale_pixels(pixels, "signed")
+
+
+def test_unit_batches_walk_in_order_and_check_float_ranges():
+    images = np.random.default_rng(1).integers(0, 256, (5, 3, 3), dtype=np.uint8)
+    parts = [backend.to_numpy(x) for x in unit_batches(images, 2, "test")]
+    assert [len(p) for p in parts] == [2, 2, 1] and parts[0].shape == (2, 1, 3, 3)
+    np.testing.assert_allclose(np.concatenate(parts)[:, 0], images / 255.0, rtol=1e-6)
+    floats = images.astype(np.float32)[:, None] / 255
+    np.testing.assert_allclose(
+        np.concatenate([backend.to_numpy(x) for x in unit_batches(floats, 5, "t")]), floats
+    )
+    with pytest.raises(ValueError, match=r"who: float images must have pixels in \[0, 1\]"):
+        next(unit_batches(floats * 2 - 1, 5, "who"))

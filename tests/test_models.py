@@ -47,7 +47,7 @@ def test_train_step_is_finite_and_float32(name):
     assert changed >= len(before) - 1  # every network was updated
 
 
-@pytest.mark.parametrize("name", ["mlp-gan", "dcgan", "vae-gan"])
+@pytest.mark.parametrize("name", list(models.MODELS))
 def test_samples_have_image_shape_and_range(name):
     model = models.build(name).eval()
     with mg.no_grad():
@@ -175,3 +175,64 @@ def test_generator_average_follows_the_generator():
     mg.manual_seed(5)
     b = model.generator_ema(backend.randn(2, 64)).data
     np.testing.assert_array_equal(backend.to_numpy(a), backend.to_numpy(b))
+
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_every_model_states_the_contract(name):
+    model = models.build(name)
+    assert isinstance(model, models.GenerativeModel)
+    assert model.name == name and model.scale in ("unit", "symmetric")
+    assert model.batch_size == (128 if "vae" in name and name != "vae-gan" else 64)
+    again = models.build(model.name, **model.options)
+    assert [tuple(p.shape) for p in again.parameters()] == [
+        tuple(p.shape) for p in model.parameters()
+    ]
+    images = models.sample_images(model, 3)
+    assert images.shape == (3, 1, 28, 28) and images.min() >= 0 and images.max() <= 1
+    assert all(m.training for m in model.modules())  # sampling left the modes alone
+
+
+def test_vqvae_samples_decode_random_code_grids():
+    model = models.build("vq-vae").eval()
+    assert model.grid_size == (7, 7)
+    mg.manual_seed(3)
+    a = model.sample(2).data
+    mg.manual_seed(3)
+    grid = backend.rng().integers(0, 64, size=(2, 7, 7))
+    b = model.decode_indices(backend.from_numpy(grid)).data
+    np.testing.assert_array_equal(backend.to_numpy(a), backend.to_numpy(b))
+
+
+def test_vae_reconstructs_from_the_posterior_mean():
+    mg.manual_seed(6)
+    model = models.build("mlp-vae")
+    x = batch(model, 3)
+    logits = model.reconstruction_logits(x).data
+    want = model.decoder(model.encoder(x)[0]).data
+    np.testing.assert_array_equal(backend.to_numpy(logits), backend.to_numpy(want))
+    np.testing.assert_allclose(
+        backend.to_numpy(model.reconstruct(x).data),
+        1 / (1 + np.exp(-backend.to_numpy(want))),
+        rtol=1e-5,
+    )
+    terms = model.losses(x)
+    assert set(terms) == {"loss", "rec", "kl"}
+    assert terms["loss"].item() == pytest.approx(terms["rec"].item() + terms["kl"].item(), rel=1e-6)
+
+
+def test_a_model_built_directly_trains_saves_and_loads(tmp_path):
+    images = (np.random.default_rng(0).random((64, 28, 28)) * 255).astype(np.uint8)
+    model = models.GAN(kind="dcgan", lr=1e-4)
+    assert model.name == "dcgan" and model.options["lr"] == 1e-4
+    trained, _, history = train.train(model, 1, images=images, out=tmp_path, quiet=True)
+    assert trained is model and len(history["d_loss"]) == 1
+    loaded, optimizers, meta = train.load(tmp_path / "checkpoint.npz")
+    assert meta["model"] == "dcgan" and loaded.options["lr"] == 1e-4
+    assert optimizers["g"].lr == 1e-4
+    for (key, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        np.testing.assert_array_equal(backend.to_numpy(a), backend.to_numpy(b), err_msg=key)
+
+
+def test_build_refuses_options_that_change_the_model():
+    with pytest.raises(ValueError, match="'dcgan' has kind='dcgan', got kind='mlp'"):
+        models.build("dcgan", kind="mlp")

@@ -273,3 +273,28 @@ def test_state_dict_moves_to_and_from_pytorch():
         np.testing.assert_allclose(host(ours(t(x, False))), expected, rtol=1e-4, atol=1e-5)
     for k, v in theirs.state_dict().items():
         np.testing.assert_allclose(host(ours.state_dict()[k]), v.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_eval_mode_restores_each_modules_own_mode_even_after_an_error():
+    net = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5), nn.BatchNorm1d(2))
+    net[1].eval()  # a mixed state: eval_mode must give back exactly this
+    before = [m.training for m in net.modules()]
+    with nn.eval_mode(net) as inside:
+        assert inside is net and not any(m.training for m in net.modules())
+        assert not minigen.is_grad_enabled()
+        assert not net[0](t(np.ones((3, 2)), requires_grad=True)).requires_grad
+    assert [m.training for m in net.modules()] == before and minigen.is_grad_enabled()
+    with pytest.raises(RuntimeError, match="boom"), nn.eval_mode(net):
+        raise RuntimeError("boom")
+    assert [m.training for m in net.modules()] == before and minigen.is_grad_enabled()
+
+
+def test_initialisers_fill_plain_backend_arrays():
+    minigen.manual_seed(0)
+    a = backend.zeros((200, 50))
+    assert init.normal_(a, 1.0, 0.5) is a
+    assert abs(float(host(a).mean()) - 1.0) < 0.02 and abs(float(host(a).std()) - 0.5) < 0.02
+    init.kaiming_uniform_(a)
+    assert float(abs(host(a)).max()) <= 1 / math.sqrt(50) and a.dtype == np.float32
+    init.zeros_(a)
+    np.testing.assert_array_equal(host(a), 0)

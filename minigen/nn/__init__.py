@@ -42,8 +42,9 @@ nn.module, nn.init          backend, autograd
 nn.layers, nn.conv,         backend, autograd, ops, nn.module, nn.init
 nn.losses
 optim, data, checkpoint     backend, autograd
-models                      nn, optim, ops, backend
-metrics, classifier         nn, ops, data, backend (metrics uses classifier)
+models                      backend, autograd, ops, nn, optim
+classifier                  backend, nn
+metrics                     backend, autograd, ops, nn, data, classifier
 train, CLI, plots           anything above
 ==========================  ====================================================
 """
