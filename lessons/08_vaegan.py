@@ -49,7 +49,7 @@ from _setup import setup
 
 from minigen import backend, data, metrics, no_grad, plots
 from minigen.classifier import load_classifier
-from minigen.models import sample_images
+from minigen.models import sample_images, to_unit_range
 from minigen.train import train
 
 args, out, train_images, test_images, _ = setup("08_vaegan", "Lesson 08: VAE-GAN", epochs=3)
@@ -69,11 +69,10 @@ def evaluate(model, label):
     backend.manual_seed(1)
     samples = sample_images(model, n_eval)
     x = data.scale_pixels(test_images[:500, None])
-    symmetric = model.scale == "symmetric"
     model.eval()
     with no_grad():
-        recon = model.reconstruct(x * 2 - 1 if symmetric else x).data
-    recon = backend.to_numpy((recon + 1) * 0.5 if symmetric else recon)
+        recon = model.reconstruct(data.scale_pixels(test_images[:500, None], model.scale)).data
+    recon = backend.to_numpy(to_unit_range(recon, model.scale))
     fd = metrics.fid(test_images[:n_eval], samples, classifier)
     print(
         f"{label}: prior-sample Fréchet distance {fd:.2f}, reconstruction sharpness {sharpness(recon):.4f}"

@@ -322,14 +322,14 @@ class LeakyReLU(Function):
     """
 
     def forward(self, a, negative_slope=0.01):
-        self.positive, self.slope = a > 0, a.dtype.type(negative_slope)
+        self.positive, self.negative_slope = a > 0, a.dtype.type(negative_slope)
         if 0 <= negative_slope <= 1:
-            return backend.xp().maximum(a, a * self.slope)
-        return backend.xp().where(self.positive, a, a * self.slope)
+            return backend.xp().maximum(a, a * self.negative_slope)
+        return backend.xp().where(self.positive, a, a * self.negative_slope)
 
     def backward(self, grad):
-        scale = self.positive * (1 - self.slope)  # 1 - slope where a > 0, else 0
-        scale += self.slope
+        scale = self.positive * (1 - self.negative_slope)  # 1 - slope where a > 0, else 0
+        scale += self.negative_slope
         return grad * scale
 
 

@@ -7,7 +7,7 @@ where it has an encoder), so ``build("dcgan")`` and ``GAN(kind="dcgan")``
 train, save and sample through the same functions.
 """
 
-from minigen.models.base import GenerativeModel, sample_images
+from minigen.models.base import GenerativeModel, sample_images, to_unit_range
 from minigen.models.gan import GAN, DCGANDiscriminator, DCGANGenerator, dcgan_init_
 from minigen.models.vae import VAE
 from minigen.models.vaegan import VAEGAN
@@ -43,6 +43,7 @@ __all__ = [
     "MODELS",
     "build",
     "sample_images",
+    "to_unit_range",
     "GenerativeModel",
     "GAN",
     "DCGANGenerator",

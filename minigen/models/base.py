@@ -65,6 +65,9 @@ def sample_images(model, n):
     """
     with nn.eval_mode(model):
         x = model.sample(n).data
-    if model.scale == "symmetric":
-        x = (x + 1) * 0.5
-    return backend.to_numpy(x).clip(0, 1)
+    return backend.to_numpy(to_unit_range(x, model.scale)).clip(0, 1)
+
+
+def to_unit_range(x, scale):
+    """Images in a model's ``scale`` mapped to [0, 1]: (x + 1) / 2 for "symmetric"."""
+    return (x + 1) * 0.5 if scale == "symmetric" else x
