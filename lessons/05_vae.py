@@ -14,7 +14,7 @@
 #
 # Reparameterisation: sampling z ~ q(z|x) is not differentiable in mu and
 # logvar, but z = mu + exp(logvar/2) * eps with eps ~ N(0, I) is: the
-# randomness becomes an input (see `reparameterize` in minigen/models/vae.py).
+# randomness becomes an input (see `reparameterize` in minigen/ops.py).
 #
 # This lesson trains the reference mlp-vae (784-400-20) on Fashion-MNIST for 10
 # epochs, measures the test negative ELBO in nats per image, and looks at

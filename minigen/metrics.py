@@ -25,7 +25,7 @@ log of a Bernoulli mass evaluated at non-binary x. It is what the VAE trains
 on, not a normalised density over [0, 1]^784, so these nats compare models
 trained the same way, not with published numbers on binarised MNIST.
 
-Everything runs in eval mode under ``no_grad``; the heavy maths stays on the
+Everything runs under ``nn.eval_mode`` (eval mode, no graph); the heavy maths stays on the
 backend and only per-image sums and features come back to the host.
 """
 
