@@ -384,4 +384,5 @@ def test_where_needs_its_condition():
     a, b = t(np.ones(3)), t(np.zeros(3))
     with pytest.raises(TypeError, match="cond"):
         ops.Where.apply(a, b)
-    np.testing.assert_array_equal(host(ops.where(np.array([True, False, True]), a, b)), [1, 0, 1])
+    cond = backend.from_numpy(np.array([True, False, True]))
+    np.testing.assert_array_equal(host(ops.where(cond, a, b)), [1, 0, 1])
