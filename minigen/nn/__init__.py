@@ -30,8 +30,9 @@ initialiser                 nn/init.py, on arrays (a per-layer recipe lives with
 a generative model          minigen/models/, a ``GenerativeModel``
 ==========================  ====================================================
 
-Who may import whom (top imports only lower rows; one circle, on purpose:
-autograd imports ops at its bottom for the Tensor methods):
+Who may import whom: a module imports only from rows above its own. The one
+circle is on purpose: autograd imports ops at its bottom for the Tensor
+methods, ops builds Tensors (tests/test_imports.py checks there is no other):
 
 ==========================  ====================================================
 module                      may import
