@@ -115,6 +115,8 @@ class Tensor:
             if g is None:
                 continue
             if node._ctx is None:  # a leaf: keep the gradient
+                if 0 in g.strides:  # a broadcast view: in-place updates would hit every element
+                    g = g.copy()
                 node.grad = g if node.grad is None else node.grad + g
                 continue
             ctx = node._ctx
