@@ -14,7 +14,8 @@ What it refuses, as CuPy does:
   ``x.__array__()``); the way back is ``x.get()`` or ``asnumpy``;
 - host NumPy arrays, and lists, as operands of ufuncs and operators, and host
   arrays as arguments of any other function (``asarray``/``array`` are the
-  explicit transfer and take host data);
+  explicit transfer and take host data); ``stack``/``concatenate`` take
+  device arrays only;
 - host memory behind ``x.data`` (it is an opaque device pointer) and
   ``__index__`` (a 1-element array is not an integer index);
 - a non-scalar host value in ``x[...] = value``;
@@ -110,8 +111,27 @@ def _wrap(x):
     return x
 
 
+# Functions taking a sequence of arrays; CuPy types each element as cupy.ndarray.
+_ARRAY_SEQUENCES = frozenset("concatenate stack hstack vstack dstack column_stack".split())
+
+
+def _device_arrays(name, arrays):
+    for a in arrays:
+        if isinstance(a, _np.ndarray):
+            raise _host_array_error()
+        if not isinstance(a, ndarray):
+            raise TypeError(
+                f"{name}: expected device arrays (cupy.ndarray), got {type(a)} (strict "
+                "backend, as in CuPy). Make arrays with xp.asarray first."
+            )
+
+
 def _wrap_function(f):
+    name = getattr(f, "__name__", "")
+
     def wrapped(*args, **kwargs):
+        if name in _ARRAY_SEQUENCES and args:
+            _device_arrays(name, args[0])
         return _wrap(f(*_unwrap(args), **_unwrap(kwargs)))
 
     wrapped.__name__ = getattr(f, "__name__", "function")
@@ -120,7 +140,9 @@ def _wrap_function(f):
 
 
 def _not_modelled(what):
-    return AttributeError(f"{what} exists in CuPy {_VERSION} but the strict backend does not model it")
+    return AttributeError(
+        f"{what} exists in CuPy {_VERSION} but the strict backend does not model it"
+    )
 
 
 # ------------------------------------------------------------------- arrays
@@ -185,7 +207,9 @@ class ndarray:  # noqa: N801 - named like numpy.ndarray and cupy.ndarray
         if not isinstance(arr, _np.ndarray):
             raise TypeError("Only numpy.ndarray can be set to cupy.ndarray")
         if arr.dtype != self.dtype or arr.shape != self.shape:
-            raise ValueError(f"set(): expected {self.dtype} {self.shape}, got {arr.dtype} {arr.shape}")
+            raise ValueError(
+                f"set(): expected {self.dtype} {self.shape}, got {arr.dtype} {arr.shape}"
+            )
         self._a[...] = arr
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -201,7 +225,9 @@ class ndarray:  # noqa: N801 - named like numpy.ndarray and cupy.ndarray
         if isinstance(out, tuple) and len(out) == 1:
             kwargs["out"] = out[0]
         func = _lookup(ufunc.__name__)
-        return func(*inputs, **kwargs) if method == "__call__" else getattr(func, method)(*inputs, **kwargs)
+        if method != "__call__":
+            func = getattr(func, method)
+        return func(*inputs, **kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
         # NumPy functions on device arrays run CuPy's function of the same
@@ -232,7 +258,7 @@ class ndarray:  # noqa: N801 - named like numpy.ndarray and cupy.ndarray
     itemsize = property(lambda self: self._a.itemsize)
     strides = property(lambda self: self._a.strides)
     T = property(lambda self: ndarray(self._a.T))
-    mT = property(lambda self: ndarray(self._a.mT))
+    mT = property(lambda self: ndarray(self._a.mT))  # noqa: N815 - CuPy's name
     real = property(lambda self: ndarray(self._a.real))
     imag = property(lambda self: ndarray(self._a.imag))
     base = property(lambda self: None if self._a.base is None else ndarray(self._a.base))
@@ -243,7 +269,9 @@ class ndarray:  # noqa: N801 - named like numpy.ndarray and cupy.ndarray
         # Methods CuPy's ndarray has (sum, reshape, astype, ...) run on the
         # NumPy array; any other name is refused as CuPy refuses it.
         if name not in _NDARRAY or name.startswith("__"):
-            raise AttributeError(f"'cupy.ndarray' object has no attribute {name!r} (strict backend)")
+            raise AttributeError(
+                f"'cupy.ndarray' object has no attribute {name!r} (strict backend)"
+            )
         attr = getattr(self._a, name, None)
         if not callable(attr):
             raise _not_modelled(f"cupy.ndarray.{name}")
@@ -344,7 +372,8 @@ for _op, _ufunc in {
     "ne": "not_equal",
 }.items():
     setattr(ndarray, f"__{_op}__", _binary(_ufunc))
-for _op, _ufunc in {"neg": "negative", "pos": "positive", "abs": "absolute", "invert": "invert"}.items():
+_UNARY = {"neg": "negative", "pos": "positive", "abs": "absolute", "invert": "invert"}
+for _op, _ufunc in _UNARY.items():
     setattr(ndarray, f"__{_op}__", lambda self, _u=_ufunc: _lookup(_u)(self))
 ndarray.__hash__ = None
 
@@ -462,7 +491,9 @@ class _Namespace(_types.ModuleType):
         if name.startswith("__"):
             raise AttributeError(name)
         if self._names is not None and name not in self._names:
-            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r} (CuPy {_VERSION})")
+            raise AttributeError(
+                f"module {self.__name__!r} has no attribute {name!r} (CuPy {_VERSION})"
+            )
         if not hasattr(self._inner, name):
             raise _not_modelled(f"{self.__name__}.{name}")
         return _convert(getattr(self._inner, name), name)
