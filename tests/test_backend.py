@@ -268,12 +268,12 @@ def test_checkpoint_round_trip_on_the_strict_backend(strict, tmp_path):
     from minigen import checkpoint, nn
 
     model = nn.Linear(3, 2)
-    state = {"model": model.state_dict(), "step": 7}
+    state = {"model": model.state_dict(), "step": 7, "options": {}}
     path = checkpoint.save(tmp_path / "c.npz", state)
     with np.load(path, allow_pickle=False) as f:
         assert f["model/weight"].dtype == np.float32
     loaded = checkpoint.load(path)
-    assert loaded["step"] == 7
+    assert loaded["step"] == 7 and loaded["options"] == {}  # conv-vae's options are empty
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(loaded["model"][name], host(value))
     restored = nn.Linear(3, 2)
