@@ -115,6 +115,8 @@ class Tensor:
             if g is None:
                 continue
             if node._ctx is None:  # a leaf: keep the gradient
+                if 0 in g.strides:  # a broadcast view: in-place updates would hit every element
+                    g = g.copy()
                 node.grad = g if node.grad is None else node.grad + g
                 continue
             ctx = node._ctx
@@ -224,6 +226,11 @@ class Tensor:
 
     def clip(self, low=None, high=None):
         return ops.clip(self, low, high)
+
+
+def to_numpy(x):
+    """A host NumPy copy of a Tensor's values, or of an array's (backend.to_numpy)."""
+    return backend.to_numpy(x.data if isinstance(x, Tensor) else x)
 
 
 class Function:

@@ -32,7 +32,7 @@ def flatten(tree, prefix=""):
     flat = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:  # an empty dict has no leaves: kept as JSON
             flat.update(flatten(value, name + "/"))
         elif hasattr(value, "shape") and hasattr(value, "dtype"):
             flat[name] = backend.to_numpy(value)

@@ -11,16 +11,22 @@ Three backends:
 
 - ``"numpy"``: arrays in host memory (the default).
 - ``"cupy"``: arrays on an NVIDIA GPU through CuPy.
-- ``"strict"``: NumPy underneath, but as strict as CuPy about mixing: its
-  arrays refuse implicit conversion to NumPy and refuse arithmetic with plain
-  NumPy arrays (``TypeError``). Running the test suite under it proves the
-  library never mixes host and device arrays, without needing a GPU.
+- ``"strict"``: NumPy underneath, shaped from the real CuPy wheel's API
+  (``strict.py``): it offers only CuPy's names, refuses what CuPy refuses
+  (implicit conversion to NumPy, host arrays mixed into device math) and
+  behaves as CuPy where CuPy differs from NumPy. Running the test suite under
+  it proves the library would run on CuPy, without needing a GPU.
+
+Crossing between host and device is always explicit: ``from_numpy`` up,
+``to_numpy`` down.
 
 Pick one with ``minigen.use_backend(name)`` or the environment variable
 ``MINIGEN_BACKEND`` (read at import).
 """
 
+import numbers
 import os
+import sys
 
 import numpy as _np
 
@@ -43,9 +49,9 @@ def _load_cupy():
         import cupy
     except ImportError as e:
         raise BackendError(
-            "backend 'cupy' needs CuPy, which is not installed. Install the wheel "
-            "that matches your CUDA, e.g. `pip install cupy-cuda12x` for CUDA 12 "
-            "(see README, 'GPU'), or use backend 'numpy'."
+            "backend 'cupy' needs CuPy, which is not installed. Install it with its CUDA "
+            "libraries: `pip install 'cupy-cuda12x[ctk]'` for CUDA 12 (or minigen's `gpu` "
+            "extra; see README, 'GPU'), or use backend 'numpy'."
         ) from e
     try:
         n = cupy.cuda.runtime.getDeviceCount()
@@ -56,7 +62,30 @@ def _load_cupy():
         ) from e
     if n == 0:
         raise BackendError("backend 'cupy': CuPy found no GPU. Use backend 'numpy'.")
+    _smoke_test(cupy)
     return cupy
+
+
+def _smoke_test(cupy):
+    """An elementwise op, a matrix product and a copy back: each needs a CUDA library
+    (NVRTC compiles the kernel, cuBLAS runs the product), so a missing one shows here
+    and not at the first layer."""
+    try:
+        a = cupy.asarray(_np.arange(6, dtype=_np.float32).reshape(2, 3))
+        got = cupy.asnumpy(cupy.exp(a) @ a.T)
+    except Exception as e:
+        raise BackendError(
+            f"backend 'cupy': CuPy sees a GPU but a first computation failed "
+            f"({type(e).__name__}: {e}). The plain CuPy wheel needs cuBLAS and NVRTC from "
+            "a CUDA toolkit: install `pip install 'cupy-cuda12x[ctk]'` (minigen's `gpu` "
+            "extra), or use backend 'numpy'."
+        ) from e
+    h = _np.arange(6, dtype=_np.float32).reshape(2, 3)
+    if not _np.allclose(got, _np.exp(h) @ h.T, rtol=1e-4):
+        raise BackendError(
+            "backend 'cupy': a first computation on the GPU gave wrong numbers; "
+            "check the CUDA installation, or use backend 'numpy'."
+        )
 
 
 def use_backend(name):
@@ -157,13 +186,31 @@ def ones(shape, dtype=DEFAULT_DTYPE):
 
 
 def to_numpy(x):
-    """Copy an array (or Tensor) to host memory as a NumPy array, for plots and files."""
-    x = getattr(x, "data", x)
+    """Copy an array to host memory as a NumPy array, for plots and files.
+
+    A NumPy array is returned as is; a device array (CuPy's or the strict
+    stand-in's) is copied with ``.get()``; numbers and lists go through
+    ``np.asarray``. No duck typing: ``.data`` of a CuPy array is a device
+    pointer, not its values. For a Tensor use ``minigen.to_numpy`` (autograd.py),
+    which hands its array here.
+    """
     if isinstance(x, _np.ndarray):
         return x
-    if hasattr(x, "get"):  # cupy.ndarray and the strict stand-in
+    if isinstance(x, device_array_types()):
         return x.get()
-    return _np.asarray(x)
+    if isinstance(x, (numbers.Number, _np.generic, list, tuple)):
+        return _np.asarray(x)
+    raise TypeError(
+        f"to_numpy: cannot copy a {type(x).__name__} to the host; pass an array, "
+        "or use minigen.to_numpy(tensor) for a Tensor"
+    )
+
+
+def device_array_types():
+    """The device array classes that exist here: the stand-in's, and CuPy's once imported."""
+    cupy = sys.modules.get("cupy")
+    cupy_ndarray = getattr(cupy, "ndarray", None)
+    return (_strict.ndarray,) if cupy_ndarray is None else (_strict.ndarray, cupy_ndarray)
 
 
 def from_numpy(a, dtype=None):
