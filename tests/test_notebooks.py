@@ -103,3 +103,22 @@ def test_lesson_05_in_a_kernel(tmp_path, monkeypatch):
 def test_lesson_in_a_kernel(lesson, tmp_path, monkeypatch):
     nb = run_notebook(lesson, tmp_path, monkeypatch)
     check_ran(nb, lesson, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "argv, env, message",
+    [
+        (["--bogus"], {}, "unrecognized arguments: --bogus"),
+        ([], {"MINIGEN_QUICK": "yes"}, "MINIGEN_QUICK is 'yes'; set it to 1"),
+    ],
+)
+def test_a_script_still_refuses_bad_options(argv, env, message, tmp_path):
+    """Outside a kernel an unknown argument is an error; so is a MINIGEN_QUICK not 0 or 1."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "lessons" / "01_autograd.py"), "--out", str(tmp_path), *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", **env},
+    )
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
