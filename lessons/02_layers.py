@@ -24,6 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402  (host data for the lesson's own checks and plots)
+from _setup import parse_options  # noqa: E402
 
 import minigen as mg  # noqa: E402
 from minigen import backend, data, nn, optim  # noqa: E402
@@ -34,7 +35,7 @@ parser.add_argument("--out", default="figures/02_layers", help="folder for figur
 parser.add_argument("--backend", default=None, help="numpy, cupy or strict")
 parser.add_argument("--quick", action="store_true", help="smoke run on tiny data (< 30 s)")
 parser.add_argument("--epochs", type=int, default=2, help="training epochs for the classifier")
-args = parser.parse_args()
+args = parse_options(parser)  # a Jupyter kernel's own arguments pass
 if args.backend:
     mg.use_backend(args.backend)
 out = Path(args.out)
