@@ -55,6 +55,56 @@ def conv_transpose_output_size(size, kernel, stride=1, padding=0, output_padding
 
 # --------------------------------------------------------------- im2col, col2im
 
+# Copies and adds split over this many threads on the NumPy backend. NumPy
+# releases the GIL inside them, so two threads use two cores where a single
+# copy would leave one idle. Elsewhere (CuPy, strict) one call does it all.
+COPY_THREADS = 2
+_pool = []
+
+
+def _in_parts(work, c, n):
+    """Run ``work(part)`` over index tuples that split a (C, ..., N) array:
+    by channels, or by batch when there is a single channel. Parts never
+    overlap, so the threads write disjoint memory."""
+    parts = COPY_THREADS if backend.name() == "numpy" else 1
+    axis, size = ((), c) if c >= parts else ((Ellipsis,), n)
+    if parts < 2 or size < parts:
+        work((slice(None),))
+        return
+    if not _pool:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool.append(ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="minigen-copy"))
+    bounds = [size * k // parts for k in range(parts + 1)]
+    jobs = [axis + (slice(lo, hi),) for lo, hi in zip(bounds, bounds[1:])]
+    for done in [_pool[0].submit(work, part) for part in jobs]:
+        done.result()  # re-raises an error of the thread here
+
+
+def _offsets(kh, kw, stride, oh, ow):
+    """(i, j, index) per kernel offset; x_pad[index] (x_pad laid out (C, H, W, N))
+    are the inputs that meet weight (i, j): a strided (C, OH, OW, N) slice."""
+    s = stride
+    for i in range(kh):
+        for j in range(kw):
+            yield i, j, (slice(None), slice(i, i + s * oh, s), slice(j, j + s * ow, s))
+
+
+def _padded(x, padding):
+    """x (N, C, H, W) as (C, H + 2p, W + 2p, N), zero-padded; a view when p = 0
+    and x is already laid out that way (the output of the layer before)."""
+    n, c, h, w = x.shape
+    p = padding
+    if p == 0:
+        return _xp().ascontiguousarray(x.transpose(1, 2, 3, 0))
+    xpad = _xp().zeros((c, h + 2 * p, w + 2 * p, n), dtype=x.dtype)
+
+    def work(part):
+        xpad[part][:, p : p + h, p : p + w] = x.transpose(1, 2, 3, 0)[part]
+
+    _in_parts(work, c, n)
+    return xpad
+
 
 def im2col(x, kh, kw, stride=1, padding=0):
     """Patches of x (N, C, H, W) as a (C, kh, kw, OH, OW, N) array.
@@ -63,34 +113,72 @@ def im2col(x, kh, kw, stride=1, padding=0):
     (C*kh*kw, OH*OW*N) for the GEMM. One strided-slice copy per kernel offset.
     """
     n, c, h, w = x.shape
-    s, p = stride, padding
-    oh, ow = conv_output_size(h, kh, s, p), conv_output_size(w, kw, s, p)
-    # Pad once, in the (C, H, W, N) order of the columns, so that each slice
-    # below is read in the order it is written.
-    xpad = _xp().zeros((c, h + 2 * p, w + 2 * p, n), dtype=x.dtype)
-    xpad[:, p : p + h, p : p + w] = x.transpose(1, 2, 3, 0)
+    oh, ow = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
+    xpad = _padded(x, padding)
+    if kh == kw == stride == 1:  # a 1x1 convolution: the columns are the input itself
+        return xpad.reshape(c, 1, 1, oh, ow, n)
     cols = _xp().empty((c, kh, kw, oh, ow, n), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, i, j] = xpad[:, i : i + s * oh : s, j : j + s * ow : s]
+
+    def work(part):
+        for i, j, index in _offsets(kh, kw, stride, oh, ow):
+            cols[part][:, i, j] = xpad[part][index]
+
+    _in_parts(work, c, n)
     return cols
+
+
+def _col2im_sum(contribution, c, kh, kw, oh, ow, n, h, w, stride, padding, dtype):
+    """sum over offsets (i, j) of contribution(i, j) (C, OH, OW, N), each added
+    into its strided slice of a zero (C, H + 2p, W + 2p, N) buffer; returns the
+    (N, C, H, W) view of the unpadded part. Overlapping patches add up."""
+    p = padding
+    xpad = _xp().zeros((c, h + 2 * p, w + 2 * p, n), dtype=dtype)
+    for i, j, index in _offsets(kh, kw, stride, oh, ow):
+        part = contribution(i, j)
+
+        def work(k, part=part, index=index):
+            xpad[k][index] += part[k]
+
+        _in_parts(work, c, n)
+    return xpad[:, p : p + h, p : p + w].transpose(3, 0, 1, 2)
 
 
 def col2im(cols, h, w, stride=1, padding=0):
     """The adjoint of im2col: add patches (C, kh, kw, OH, OW, N) back into an
     image (N, C, h, w). Where patches overlap their values add up."""
     c, kh, kw, oh, ow, n = cols.shape
-    s, p = stride, padding
-    xpad = _xp().zeros((c, h + 2 * p, w + 2 * p, n), dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            xpad[:, i : i + s * oh : s, j : j + s * ow : s] += cols[:, i, j]
-    return xpad[:, p : p + h, p : p + w].transpose(3, 0, 1, 2)
+    return _col2im_sum(
+        lambda i, j: cols[:, i, j], c, kh, kw, oh, ow, n, h, w, stride, padding, cols.dtype
+    )
+
+
+def col2im_matmul(weight, g2, shape, h, w, stride=1, padding=0):
+    """col2im(W2^T @ g2) without the (C*kh*kw, M) column matrix in memory.
+
+    weight (O, C, kh, kw), g2 (O, M) with M = OH*OW*N, shape = (C, kh, kw, OH, OW, N).
+    The columns of offset (i, j) are W[:, :, i, j]^T @ g2, one (C, M) product
+    each, added into the image at once: kh*kw smaller GEMMs instead of one
+    big one, and a (C, M) temporary instead of a kh*kw times larger one.
+    """
+    c, kh, kw, oh, ow, n = shape
+    per_offset = _xp().ascontiguousarray(weight.transpose(2, 3, 1, 0))  # (kh, kw, C, O)
+
+    def contribution(i, j):
+        return (per_offset[i, j] @ g2).reshape(c, oh, ow, n)
+
+    return _col2im_sum(contribution, c, kh, kw, oh, ow, n, h, w, stride, padding, g2.dtype)
 
 
 def _channels_first(a):
     """(N, C, H, W) -> (C, H*W*N), the GEMM operand layout (copies if needed)."""
     return a.transpose(1, 2, 3, 0).reshape(a.shape[1], -1)
+
+
+def _conv_gemm(w2, x, kh, kw, stride, padding):
+    """W2 @ im2col(x) as (O, OH*OW*N), and (OH, OW); the columns are freed on return."""
+    cols = im2col(x, kh, kw, stride, padding)
+    c, _, _, oh, ow, _ = cols.shape
+    return w2 @ cols.reshape(c * kh * kw, -1), (oh, ow)
 
 
 # ------------------------------------------------------------------- Functions
@@ -102,30 +190,35 @@ class Conv2dFunction(Function):
     forward:  cols = im2col(x);  y = W2 @ cols           (W2 = W as (O, C*kh*kw))
     backward: dW = g2 @ cols^T;  dx = col2im(W2^T @ g2);  db = sum of g
     with g2 = dL/dy as (O, OH*OW*N).
+
+    Memory: the columns are kh*kw/s^2 times the input (4x for the 4x4,
+    stride-2 layers), so forward frees them at once and keeps x, as PyTorch
+    does; backward copies them again only when W needs a gradient (not when
+    gradients only pass through to the generator), and computes dx without
+    them (``col2im_matmul``).
     """
 
     def forward(self, x, weight, bias=None, stride=1, padding=0):
-        n, _, h, w = x.shape
-        o, c, kh, kw = weight.shape
-        cols = im2col(x, kh, kw, stride, padding)
-        _, _, _, oh, ow, _ = cols.shape
-        y = weight.reshape(o, -1) @ cols.reshape(c * kh * kw, -1)
+        n = x.shape[0]
+        o, _, kh, kw = weight.shape
+        y, (oh, ow) = _conv_gemm(weight.reshape(o, -1), x, kh, kw, stride, padding)
         if bias is not None:
             y += bias.reshape(o, 1)
-        self.cols, self.weight, self.hw = cols, weight, (h, w)
+        self.x, self.weight, self.out_hw = x, weight, (oh, ow)
         self.stride, self.padding, self.has_bias = stride, padding, bias is not None
         return y.reshape(o, oh, ow, n).transpose(3, 0, 1, 2)
 
     def backward(self, grad):
         o, c, kh, kw = self.weight.shape
+        n, _, h, w = self.x.shape
         g2 = _channels_first(grad)  # (O, OH*OW*N)
-        cols2 = self.cols.reshape(c * kh * kw, -1)
         gx = gw = gb = None
         if self.needs_input_grad[0]:
-            gcols = (self.weight.reshape(o, -1).T @ g2).reshape(self.cols.shape)
-            gx = col2im(gcols, *self.hw, self.stride, self.padding)
+            shape = (c, kh, kw) + self.out_hw + (n,)
+            gx = col2im_matmul(self.weight, g2, shape, h, w, self.stride, self.padding)
         if self.needs_input_grad[1]:
-            gw = (g2 @ cols2.T).reshape(self.weight.shape)
+            cols = im2col(self.x, kh, kw, self.stride, self.padding)
+            gw = (g2 @ cols.reshape(c * kh * kw, -1).T).reshape(self.weight.shape)
         if self.has_bias and self.needs_input_grad[2]:
             gb = g2.sum(axis=1)
         return gx, gw, gb
@@ -137,6 +230,7 @@ class ConvTranspose2dFunction(Function):
     The adjoint of conv2d with the same W (as PyTorch's weight layout says):
     forward:  y = col2im(W2^T @ x2)     (W2 = W as (Cin, Cout*kh*kw), x2 = x as (Cin, H*W*N))
     backward: cols = im2col(g);  dx = W2 @ cols;  dW = x2 @ cols^T;  db = sum of g
+    Forward keeps only x; the columns live inside one call each.
     """
 
     def forward(self, x, weight, bias=None, stride=1, padding=0, output_padding=0):
@@ -144,18 +238,17 @@ class ConvTranspose2dFunction(Function):
         _, cout, kh, kw = weight.shape
         oh = conv_transpose_output_size(h, kh, stride, padding, output_padding)
         ow = conv_transpose_output_size(w, kw, stride, padding, output_padding)
-        x2 = _channels_first(x)
-        cols = (weight.reshape(cin, -1).T @ x2).reshape(cout, kh, kw, h, w, n)
-        y = col2im(cols, oh, ow, stride, padding)
+        shape = (cout, kh, kw, h, w, n)
+        y = col2im_matmul(weight, _channels_first(x), shape, oh, ow, stride, padding)
         if bias is not None:
             y += bias.reshape(1, cout, 1, 1)
-        self.x2, self.weight, self.x_shape = x2, weight, x.shape
+        self.x, self.weight = x, weight
         self.stride, self.padding, self.has_bias = stride, padding, bias is not None
         return y
 
     def backward(self, grad):
         cin, cout, kh, kw = self.weight.shape
-        n, _, h, w = self.x_shape
+        n, _, h, w = self.x.shape
         cols = im2col(grad, kh, kw, self.stride, self.padding)
         cols2 = cols.reshape(cout * kh * kw, -1)  # (Cout*kh*kw, H*W*N)
         gx = gw = gb = None
@@ -163,7 +256,7 @@ class ConvTranspose2dFunction(Function):
             gx2 = self.weight.reshape(cin, -1) @ cols2
             gx = gx2.reshape(cin, h, w, n).transpose(3, 0, 1, 2)
         if self.needs_input_grad[1]:
-            gw = (self.x2 @ cols2.T).reshape(self.weight.shape)
+            gw = (_channels_first(self.x) @ cols2.T).reshape(self.weight.shape)
         if self.has_bias and self.needs_input_grad[2]:
             gb = grad.sum(axis=(0, 2, 3))
         return gx, gw, gb
