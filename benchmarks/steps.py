@@ -475,7 +475,7 @@ def print_table(rows, use_torch, rate):
 
 
 def verdict(row):
-    """"ok" when a row meets its targets (ratio, and peak against PyTorch's), else
+    """ "ok" when a row meets its targets (ratio, and peak against PyTorch's), else
     SLOW and/or MEMORY with the number that misses."""
     ratio = row["ms"][0][0] / row["ms"][1][0]
     misses = []

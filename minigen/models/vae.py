@@ -29,7 +29,7 @@ class ELBO:
 
     Calling it returns the batch-mean loss (a Tensor to backprop); afterwards
     ``.reconstruction`` and ``.kl`` hold the batch means of the two parts
-    (floats, nats per image).
+    (one-element arrays, nats per image; read on the host together with the loss).
     """
 
     def __init__(self, kl_weight=1.0):
@@ -40,7 +40,7 @@ class ELBO:
         n = x.shape[0]
         rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / n
         kl = F.gaussian_kl(mu, logvar, reduction="mean")
-        self.reconstruction, self.kl = rec.item(), kl.item()
+        self.reconstruction, self.kl = rec.data, kl.data
         return rec + kl * self.kl_weight
 
 
@@ -159,4 +159,5 @@ class VAE(nn.Module):
         loss = self.loss(x)
         loss.backward()
         opt.step()
-        return {"loss": loss.item(), "rec": self.elbo.reconstruction, "kl": self.elbo.kl}
+        parts = {"loss": loss.data, "rec": self.elbo.reconstruction, "kl": self.elbo.kl}
+        return backend.to_floats(parts)

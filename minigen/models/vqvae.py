@@ -121,9 +121,7 @@ class VQVAE(nn.Module):
         loss.backward()
         opt.step()
         restarted = self.quantizer.restart_dead_codes(indices) if self.quantizer.restart_dead else 0
-        return {
-            "loss": loss.item(),
-            "rec": rec.item(),
-            "vq": codebook_loss.item() + commitment_loss.item(),
-            "restarted": restarted,
-        }
+        vq = codebook_loss.data + commitment_loss.data
+        return backend.to_floats(
+            {"loss": loss.data, "rec": rec.data, "vq": vq, "restarted": restarted}
+        )
