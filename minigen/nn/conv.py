@@ -289,7 +289,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     if len(xs) != 4 or len(ws) != 4 or xs[1] != ws[1]:
         raise ShapeError(
             f"conv2d: input of shape {xs} does not fit weight of shape {ws}; "
-            f"expected input (N, {ws[1] if len(ws) == 4 else 'C'}, H, W)"
+            f"expected input (N, {ws[1] if len(ws) == 4 else 'C'}, H, W), got {xs}"
         )
     if stride < 1:
         raise ValueError(f"conv2d: stride must be at least 1, got {stride}")
@@ -314,13 +314,9 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     if len(xs) != 4 or len(ws) != 4 or xs[1] != ws[0]:
         raise ShapeError(
             f"{where}: input of shape {xs} does not fit weight of shape {ws}; "
-            f"expected input (N, {ws[0] if len(ws) == 4 else 'C'}, H, W)"
+            f"expected input (N, {ws[0] if len(ws) == 4 else 'C'}, H, W), got {xs}"
         )
-    if stride < 1 or output_padding >= stride:
-        raise ValueError(
-            f"{where}: need stride >= 1 and output_padding < stride, got stride={stride}, "
-            f"output_padding={output_padding}"
-        )
+    _check_output_padding(output_padding, stride, where)
     oh = conv_transpose_output_size(xs[2], ws[2], stride, padding, output_padding)
     ow = conv_transpose_output_size(xs[3], ws[3], stride, padding, output_padding)
     if oh < 1 or ow < 1:
@@ -331,6 +327,14 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     return ConvTranspose2dFunction.apply(
         *args, stride=stride, padding=padding, output_padding=output_padding
     )
+
+
+def _check_output_padding(output_padding, stride, where):
+    if stride < 1 or output_padding >= stride:
+        raise ValueError(
+            f"{where}: need stride >= 1 and output_padding < stride, got stride={stride}, "
+            f"output_padding={output_padding}"
+        )
 
 
 # ---------------------------------------------------------------------- layers
@@ -346,36 +350,51 @@ class Conv2d(Module):
     """2-D convolution layer; weight (out_channels, in_channels, kh, kw), bias (out_channels,).
 
     Initialised as PyTorch: uniform in +-1/sqrt(in_channels * kh * kw).
+    ``ConvTranspose2d`` below shares this construction and overrides only
+    what differs: its weight layout, one extra size, and the function it calls.
+    The shapes are checked once, by the functional form; a layer adds its own
+    description to the message.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         super().__init__()
         kh, kw = _kernel(kernel_size)
+        name = type(self).__name__
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = (kh, kw)
-        self.stride = _int(stride, "stride", "Conv2d")
-        self.padding = _int(padding, "padding", "Conv2d")
-        self.weight = Parameter(backend.zeros((out_channels, in_channels, kh, kw)))
+        self.stride = _int(stride, "stride", name)
+        self.padding = _int(padding, "padding", name)
+        self.weight = Parameter(backend.zeros(self.weight_shape()))
         self.bias = Parameter(backend.zeros((out_channels,))) if bias else None
         init.default_layer_init_(self.weight, self.bias)
 
+    def weight_shape(self):
+        return (self.out_channels, self.in_channels) + self.kernel_size
+
+    def function(self, x):
+        return conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
     def forward(self, x):
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
+        try:
+            return self.function(x)
+        except ShapeError as e:
             raise ShapeError(
                 f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), "
-                f"got {tuple(x.shape)}"
-            )
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding)
+                f"got {tuple(x.shape)} ({e})"
+            ) from e
 
     def extra_repr(self):
         k = self.kernel_size[0] if self.kernel_size[0] == self.kernel_size[1] else self.kernel_size
         return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={k}, "
-            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}"
+            f"{self.in_channels}, {self.out_channels}, kernel_size={k}, stride={self.stride}, "
+            f"padding={self.padding}{self.extra_sizes()}, bias={self.bias is not None}"
         )
 
+    def extra_sizes(self):
+        return ""
 
-class ConvTranspose2d(Module):
+
+class ConvTranspose2d(Conv2d):
     """Transposed 2-D convolution; weight (in_channels, out_channels, kh, kw) as PyTorch.
 
     Initialised as PyTorch: uniform in +-1/sqrt(out_channels * kh * kw)
@@ -392,36 +411,17 @@ class ConvTranspose2d(Module):
         output_padding=0,
         bias=True,
     ):
-        super().__init__()
-        kh, kw = _kernel(kernel_size)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = (kh, kw)
-        self.stride = _int(stride, "stride", "ConvTranspose2d")
-        self.padding = _int(padding, "padding", "ConvTranspose2d")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias)
         self.output_padding = _int(output_padding, "output_padding", "ConvTranspose2d")
-        if self.output_padding >= self.stride:
-            raise ValueError(
-                f"ConvTranspose2d: output_padding ({self.output_padding}) must be smaller "
-                f"than stride ({self.stride})"
-            )
-        self.weight = Parameter(backend.zeros((in_channels, out_channels, kh, kw)))
-        self.bias = Parameter(backend.zeros((out_channels,))) if bias else None
-        init.default_layer_init_(self.weight, self.bias)
+        _check_output_padding(self.output_padding, self.stride, "ConvTranspose2d")
 
-    def forward(self, x):
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ShapeError(
-                f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), "
-                f"got {tuple(x.shape)}"
-            )
+    def weight_shape(self):
+        return (self.in_channels, self.out_channels) + self.kernel_size
+
+    def function(self, x):
         return conv_transpose2d(
             x, self.weight, self.bias, self.stride, self.padding, self.output_padding
         )
 
-    def extra_repr(self):
-        k = self.kernel_size[0] if self.kernel_size[0] == self.kernel_size[1] else self.kernel_size
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={k}, stride={self.stride}, "
-            f"padding={self.padding}, output_padding={self.output_padding}, "
-            f"bias={self.bias is not None}"
-        )
+    def extra_sizes(self):
+        return f", output_padding={self.output_padding}"
