@@ -503,7 +503,8 @@ def function_classes():
 @contextmanager
 def timing_parts(totals):
     """Time, inside, every Function's forward and backward, the optimizers'
-    steps and the convolutions' im2col / col2im; adds seconds and calls to
+    steps and the convolutions' im2col copies and col2im (with its GEMMs); adds
+    seconds and calls to
     ``totals[(name, part)]``. A Function never calls another's forward or
     backward, so the parts do not overlap, except im2col / col2im, which run
     inside the convolutions (listed as "of which")."""
@@ -529,8 +530,8 @@ def timing_parts(totals):
             if part in cls.__dict__:
                 timed(cls, part, (cls.__name__, part))
     timed(optim.Optimizer, "step", ("optimizer", "step"))
-    timed(conv, "im2col", ("  of which im2col", "copy"))
-    timed(conv, "col2im", ("  of which col2im", "copy"))
+    timed(conv, "fill_columns", ("  of which im2col", "copy"))
+    timed(conv, "col2im_matmul", ("  of which col2im", "GEMM+add"))
     try:
         yield totals
     finally:

@@ -25,13 +25,19 @@ Outputs are (N, O, OH, OW) views of an (O, OH, OW, N) array; the next
 layer's im2col reads them in that order.
 
 Backward of conv2d: dW = g @ cols^T and dcols = W^T @ g, then col2im(dcols)
-gives dx. A transposed convolution is exactly the adjoint of conv2d (its
-forward is conv2d's dx, its backward is conv2d's forward), so it reuses
-the same two helpers with the roles swapped.
+gives dx. The column matrix is kh*kw/s^2 times the input, so the layers
+never hold all of it: ``conv_gemms`` makes it one kernel row at a time (the
+GEMMs of the row blocks add up to the GEMM of the whole), and
+``col2im_matmul`` adds W_ij^T @ g into the image offset by offset.
+A transposed convolution is exactly the adjoint of conv2d (its forward is
+conv2d's dx, its backward is conv2d's forward), so it reuses the same two
+helpers with the roles swapped.
 
 Sizes, as PyTorch: conv2d OH = (H + 2p - kh) // s + 1;
 conv_transpose2d OH = (H - 1) s - 2p + kh + output_padding.
 """
+
+import itertools
 
 from minigen import backend
 from minigen.autograd import Function, ShapeError, Tensor
@@ -81,13 +87,11 @@ def _in_parts(work, c, n):
         done.result()  # re-raises an error of the thread here
 
 
-def _offsets(kh, kw, stride, oh, ow):
-    """(i, j, index) per kernel offset; x_pad[index] (x_pad laid out (C, H, W, N))
-    are the inputs that meet weight (i, j): a strided (C, OH, OW, N) slice."""
+def _offset_index(i, j, stride, oh, ow):
+    """x_pad[index] (x_pad laid out (C, H, W, N)) are the inputs that meet
+    weight (i, j): a strided (C, OH, OW, N) slice."""
     s = stride
-    for i in range(kh):
-        for j in range(kw):
-            yield i, j, (slice(None), slice(i, i + s * oh, s), slice(j, j + s * ow, s))
+    return (slice(None), slice(i, i + s * oh, s), slice(j, j + s * ow, s))
 
 
 def _padded(x, padding):
@@ -106,6 +110,19 @@ def _padded(x, padding):
     return xpad
 
 
+def fill_columns(cols, xpad, rows, stride):
+    """cols[:, r, j] = the (C, OH, OW, N) slice of xpad that meets weight
+    (rows[r], j): the im2col copies of the kernel rows ``rows``."""
+    c, _, kw, oh, ow, n = cols.shape
+
+    def work(part):
+        for r, i in enumerate(rows):
+            for j in range(kw):
+                cols[part][:, r, j] = xpad[part][_offset_index(i, j, stride, oh, ow)]
+
+    _in_parts(work, c, n)
+
+
 def im2col(x, kh, kw, stride=1, padding=0):
     """Patches of x (N, C, H, W) as a (C, kh, kw, OH, OW, N) array.
 
@@ -118,13 +135,54 @@ def im2col(x, kh, kw, stride=1, padding=0):
     if kh == kw == stride == 1:  # a 1x1 convolution: the columns are the input itself
         return xpad.reshape(c, 1, 1, oh, ow, n)
     cols = _xp().empty((c, kh, kw, oh, ow, n), dtype=x.dtype)
-
-    def work(part):
-        for i, j, index in _offsets(kh, kw, stride, oh, ow):
-            cols[part][:, i, j] = xpad[part][index]
-
-    _in_parts(work, c, n)
+    fill_columns(cols, xpad, range(kh), stride)
     return cols
+
+
+def column_rows(x, kh, kw, stride=1, padding=0):
+    """im2col one kernel row at a time: yields (i, cols_i), cols_i the
+    (C*kw, OH*OW*N) rows of the column matrix that meet kernel row i.
+
+    One buffer serves every i, so a kh-th of the column matrix is in memory
+    at once; GEMMs with the row blocks add up to the GEMM with the whole
+    matrix (W2 @ cols = sum over i of W2[:, block i] @ cols_i).
+    """
+    n, c, h, w = x.shape
+    oh, ow = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
+    if kh == kw == stride == 1:
+        yield 0, im2col(x, 1, 1, 1, padding).reshape(c, -1)
+        return
+    xpad = _padded(x, padding)
+    cols = _xp().empty((c, 1, kw, oh, ow, n), dtype=x.dtype)
+    for i in range(kh):
+        fill_columns(cols, xpad, [i], stride)
+        yield i, cols.reshape(c * kw, -1)
+
+
+def conv_gemms(x, kh, kw, stride=1, padding=0, weight=None, g=None):
+    """The two GEMMs with the columns of x (C channels), one kernel row at a time:
+
+    weight (R, C, kh, kw) -> y  = W2 @ cols,  (R, OH*OW*N)   (a convolution)
+    g (R, OH*OW*N)        -> dW = g @ cols^T, (R, C, kh, kw) (a weight gradient)
+
+    Either may be None; returns (y, dW).
+    """
+    y = dw = None
+    c = x.shape[1]
+    for i, cols in column_rows(x, kh, kw, stride, padding):
+        if weight is not None:
+            part = weight[:, :, i].reshape(weight.shape[0], -1) @ cols
+            y = part if y is None else _iadd(y, part)
+        if g is not None:
+            if dw is None:
+                dw = _xp().empty((g.shape[0], c, kh, kw), dtype=g.dtype)
+            dw[:, :, i] = (g @ cols.T).reshape(g.shape[0], c, kw)
+    return y, dw
+
+
+def _iadd(a, b):
+    a += b
+    return a
 
 
 def _col2im_sum(contribution, c, kh, kw, oh, ow, n, h, w, stride, padding, dtype):
@@ -133,8 +191,8 @@ def _col2im_sum(contribution, c, kh, kw, oh, ow, n, h, w, stride, padding, dtype
     (N, C, H, W) view of the unpadded part. Overlapping patches add up."""
     p = padding
     xpad = _xp().zeros((c, h + 2 * p, w + 2 * p, n), dtype=dtype)
-    for i, j, index in _offsets(kh, kw, stride, oh, ow):
-        part = contribution(i, j)
+    for i, j in itertools.product(range(kh), range(kw)):
+        part, index = contribution(i, j), _offset_index(i, j, stride, oh, ow)
 
         def work(k, part=part, index=index):
             xpad[k][index] += part[k]
@@ -174,13 +232,6 @@ def _channels_first(a):
     return a.transpose(1, 2, 3, 0).reshape(a.shape[1], -1)
 
 
-def _conv_gemm(w2, x, kh, kw, stride, padding):
-    """W2 @ im2col(x) as (O, OH*OW*N), and (OH, OW); the columns are freed on return."""
-    cols = im2col(x, kh, kw, stride, padding)
-    c, _, _, oh, ow, _ = cols.shape
-    return w2 @ cols.reshape(c * kh * kw, -1), (oh, ow)
-
-
 # ------------------------------------------------------------------- Functions
 
 
@@ -192,16 +243,18 @@ class Conv2dFunction(Function):
     with g2 = dL/dy as (O, OH*OW*N).
 
     Memory: the columns are kh*kw/s^2 times the input (4x for the 4x4,
-    stride-2 layers), so forward frees them at once and keeps x, as PyTorch
-    does; backward copies them again only when W needs a gradient (not when
+    stride-2 layers). So they are made one kernel row at a time
+    (``conv_gemms``), never kept, and forward keeps x, as PyTorch does;
+    backward copies them again only when W needs a gradient (not when
     gradients only pass through to the generator), and computes dx without
     them (``col2im_matmul``).
     """
 
     def forward(self, x, weight, bias=None, stride=1, padding=0):
-        n = x.shape[0]
+        n, _, h, w = x.shape
         o, _, kh, kw = weight.shape
-        y, (oh, ow) = _conv_gemm(weight.reshape(o, -1), x, kh, kw, stride, padding)
+        oh, ow = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
+        y, _ = conv_gemms(x, kh, kw, stride, padding, weight=weight)
         if bias is not None:
             y += bias.reshape(o, 1)
         self.x, self.weight, self.out_hw = x, weight, (oh, ow)
@@ -217,8 +270,7 @@ class Conv2dFunction(Function):
             shape = (c, kh, kw) + self.out_hw + (n,)
             gx = col2im_matmul(self.weight, g2, shape, h, w, self.stride, self.padding)
         if self.needs_input_grad[1]:
-            cols = im2col(self.x, kh, kw, self.stride, self.padding)
-            gw = (g2 @ cols.reshape(c * kh * kw, -1).T).reshape(self.weight.shape)
+            _, gw = conv_gemms(self.x, kh, kw, self.stride, self.padding, g=g2)
         if self.has_bias and self.needs_input_grad[2]:
             gb = g2.sum(axis=1)
         return gx, gw, gb
@@ -230,7 +282,8 @@ class ConvTranspose2dFunction(Function):
     The adjoint of conv2d with the same W (as PyTorch's weight layout says):
     forward:  y = col2im(W2^T @ x2)     (W2 = W as (Cin, Cout*kh*kw), x2 = x as (Cin, H*W*N))
     backward: cols = im2col(g);  dx = W2 @ cols;  dW = x2 @ cols^T;  db = sum of g
-    Forward keeps only x; the columns live inside one call each.
+    Forward keeps only x; the columns live inside one call each, a kernel
+    row at a time (``col2im_matmul``, ``conv_gemms``).
     """
 
     def forward(self, x, weight, bias=None, stride=1, padding=0, output_padding=0):
@@ -249,14 +302,18 @@ class ConvTranspose2dFunction(Function):
     def backward(self, grad):
         cin, cout, kh, kw = self.weight.shape
         n, _, h, w = self.x.shape
-        cols = im2col(grad, kh, kw, self.stride, self.padding)
-        cols2 = cols.reshape(cout * kh * kw, -1)  # (Cout*kh*kw, H*W*N)
-        gx = gw = gb = None
-        if self.needs_input_grad[0]:
-            gx2 = self.weight.reshape(cin, -1) @ cols2
-            gx = gx2.reshape(cin, h, w, n).transpose(3, 0, 1, 2)
-        if self.needs_input_grad[1]:
-            gw = (_channels_first(self.x) @ cols2.T).reshape(self.weight.shape)
+        need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
+        gx2, gw = conv_gemms(
+            grad,
+            kh,
+            kw,
+            self.stride,
+            self.padding,
+            weight=self.weight if need_x else None,
+            g=_channels_first(self.x) if need_w else None,
+        )
+        gx = gx2.reshape(cin, h, w, n).transpose(3, 0, 1, 2) if need_x else None
+        gb = None
         if self.has_bias and self.needs_input_grad[2]:
             gb = grad.sum(axis=(0, 2, 3))
         return gx, gw, gb
