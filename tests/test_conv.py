@@ -237,3 +237,24 @@ def test_im2col_and_col2im_agree_for_any_number_of_copy_threads(threads, monkeyp
         np.testing.assert_array_equal(cols, cols1)
         back = host(col2im(backend.from_numpy(cols1), shape[2], shape[3], 2, 1))
         np.testing.assert_allclose(back, back1, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("depth", [1, 5])
+def test_conv_by_blocks_of_kernel_rows_gives_the_same_values_and_gradients(depth, monkeypatch):
+    """With BLOCK_DEPTH small the columns come in several blocks of kernel rows
+    (as for 64 channels); values and gradients stay those of the definition."""
+    from minigen.nn import conv
+
+    monkeypatch.setattr(conv, "BLOCK_DEPTH", depth)
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((2, 2, 6, 5)), rng.standard_normal((3, 2, 3, 3)), rng.random(3)
+    y = F.conv2d(t(x), t(w), t(b), 2, 1)
+    np.testing.assert_allclose(host(y), direct_conv2d(x, w, b, 2, 1), rtol=1e-10, atol=1e-10)
+    minigen.gradcheck(lambda *a: F.conv2d(*a, stride=2, padding=1), t(x), t(w), t(b))
+    wt = rng.standard_normal((2, 3, 3, 3))
+    y = F.conv_transpose2d(t(x), t(wt), t(b), 2, 1, 1)
+    expected = direct_conv_transpose2d(x, wt, b, 2, 1, 1)
+    np.testing.assert_allclose(host(y), expected, rtol=1e-10, atol=1e-10)
+    minigen.gradcheck(
+        lambda *a: F.conv_transpose2d(*a, stride=2, padding=1, output_padding=1), t(x), t(wt), t(b)
+    )

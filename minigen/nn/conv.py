@@ -26,9 +26,9 @@ layer's im2col reads them in that order.
 
 Backward of conv2d: dW = g @ cols^T and dcols = W^T @ g, then col2im(dcols)
 gives dx. The column matrix is kh*kw/s^2 times the input, so the layers
-never hold all of it: ``conv_gemms`` makes it one kernel row at a time (the
-GEMMs of the row blocks add up to the GEMM of the whole), and
-``col2im_matmul`` adds W_ij^T @ g into the image offset by offset.
+never hold all of it: ``conv_gemms`` makes it a block of kernel rows at a time
+(the GEMMs of the blocks add up to the GEMM of the whole), and
+``col2im_matmul`` adds W_block^T @ g into the image block by block.
 A transposed convolution is exactly the adjoint of conv2d (its forward is
 conv2d's dx, its backward is conv2d's forward), so it reuses the same two
 helpers with the roles swapped.
@@ -36,8 +36,6 @@ helpers with the roles swapped.
 Sizes, as PyTorch: conv2d OH = (H + 2p - kh) // s + 1;
 conv_transpose2d OH = (H - 1) s - 2p + kh + output_padding.
 """
-
-import itertools
 
 from minigen import backend
 from minigen.autograd import Function, ShapeError, Tensor
@@ -139,63 +137,82 @@ def im2col(x, kh, kw, stride=1, padding=0):
     return cols
 
 
-def column_rows(x, kh, kw, stride=1, padding=0):
-    """im2col one kernel row at a time: yields (i, cols_i), cols_i the
-    (C*kw, OH*OW*N) rows of the column matrix that meet kernel row i.
+# The smallest GEMM depth worth splitting the columns for: blocks of kernel
+# rows hold at least this many rows of the column matrix (or all of them).
+BLOCK_DEPTH = 256
 
-    One buffer serves every i, so a kh-th of the column matrix is in memory
-    at once; GEMMs with the row blocks add up to the GEMM with the whole
-    matrix (W2 @ cols = sum over i of W2[:, block i] @ cols_i).
+
+def _row_blocks(c, kh, kw):
+    """(first, last + 1) kernel rows per block: C*kw*rows >= BLOCK_DEPTH, so that
+    the block GEMMs stay deep enough to run at full speed."""
+    rows = min(kh, -(-BLOCK_DEPTH // (c * kw)))
+    return [(i, min(i + rows, kh)) for i in range(0, kh, rows)]
+
+
+def column_blocks(x, kh, kw, stride=1, padding=0):
+    """im2col a block of kernel rows at a time: yields (i0, i1, cols), cols the
+    (C*(i1-i0)*kw, OH*OW*N) rows of the column matrix that meet kernel rows
+    i0..i1-1.
+
+    One buffer serves every block, so only a part of the column matrix is in
+    memory at once (a kh-th for 64 channels and 4x4 kernels); GEMMs with the
+    blocks add up to the GEMM with the whole matrix
+    (W2 @ cols = sum over blocks of W2[:, block] @ cols_block).
     """
     n, c, h, w = x.shape
     oh, ow = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
     if kh == kw == stride == 1:
-        yield 0, im2col(x, 1, 1, 1, padding).reshape(c, -1)
+        yield 0, 1, im2col(x, 1, 1, 1, padding).reshape(c, -1)
         return
     xpad = _padded(x, padding)
-    cols = _xp().empty((c, 1, kw, oh, ow, n), dtype=x.dtype)
-    for i in range(kh):
-        fill_columns(cols, xpad, [i], stride)
-        yield i, cols.reshape(c * kw, -1)
+    blocks = _row_blocks(c, kh, kw)
+    buffer = _xp().empty((c, blocks[0][1], kw, oh, ow, n), dtype=x.dtype)
+    for i0, i1 in blocks:
+        cols = buffer[:, : i1 - i0]
+        fill_columns(cols, xpad, range(i0, i1), stride)
+        yield i0, i1, cols.reshape(-1, oh * ow * n)
 
 
 def conv_gemms(x, kh, kw, stride=1, padding=0, weight=None, g=None):
-    """The two GEMMs with the columns of x (C channels), one kernel row at a time:
+    """The two GEMMs with the columns of x (C channels), a block of kernel rows
+    at a time (``column_blocks``):
 
     weight (R, C, kh, kw) -> y  = W2 @ cols,  (R, OH*OW*N)   (a convolution)
     g (R, OH*OW*N)        -> dW = g @ cols^T, (R, C, kh, kw) (a weight gradient)
 
     Either may be None; returns (y, dW).
     """
-    y = dw = None
-    c = x.shape[1]
-    for i, cols in column_rows(x, kh, kw, stride, padding):
+    y = dw = part = None
+    c, xp = x.shape[1], _xp()
+    for i0, i1, cols in column_blocks(x, kh, kw, stride, padding):
         if weight is not None:
-            part = weight[:, :, i].reshape(weight.shape[0], -1) @ cols
-            y = part if y is None else _iadd(y, part)
+            w_block = weight[:, :, i0:i1].reshape(weight.shape[0], -1)  # a small copy
+            if y is None:
+                y = w_block @ cols
+            else:  # later blocks add theirs, through one reused buffer
+                part = xp.matmul(w_block, cols, out=part if part is not None else xp.empty_like(y))
+                y += part
         if g is not None:
             if dw is None:
-                dw = _xp().empty((g.shape[0], c, kh, kw), dtype=g.dtype)
-            dw[:, :, i] = (g @ cols.T).reshape(g.shape[0], c, kw)
+                dw = xp.empty((g.shape[0], c, kh, kw), dtype=g.dtype)
+            dw[:, :, i0:i1] = (g @ cols.T).reshape(g.shape[0], c, i1 - i0, kw)
     return y, dw
 
 
-def _iadd(a, b):
-    a += b
-    return a
-
-
-def _col2im_sum(contribution, c, kh, kw, oh, ow, n, h, w, stride, padding, dtype):
-    """sum over offsets (i, j) of contribution(i, j) (C, OH, OW, N), each added
-    into its strided slice of a zero (C, H + 2p, W + 2p, N) buffer; returns the
-    (N, C, H, W) view of the unpadded part. Overlapping patches add up."""
+def _col2im_sum(blocks, c, kh, kw, oh, ow, n, h, w, stride, padding, dtype):
+    """Add blocks (i0, cols), cols (C, rows, kw, OH, OW, N) the columns of kernel
+    rows i0, i0 + 1, ..., into their strided slices of a zero
+    (C, H + 2p, W + 2p, N) buffer; returns the (N, C, H, W) view of the
+    unpadded part. Overlapping patches add up."""
     p = padding
     xpad = _xp().zeros((c, h + 2 * p, w + 2 * p, n), dtype=dtype)
-    for i, j in itertools.product(range(kh), range(kw)):
-        part, index = contribution(i, j), _offset_index(i, j, stride, oh, ow)
+    for i0, cols in blocks:
 
-        def work(k, part=part, index=index):
-            xpad[k][index] += part[k]
+        def work(part, i0=i0, cols=cols):
+            for r in range(cols.shape[1]):
+                for j in range(kw):
+                    index = _offset_index(i0 + r, j, stride, oh, ow)
+                    xpad[part][index] += cols[part][:, r, j]
 
         _in_parts(work, c, n)
     return xpad[:, p : p + h, p : p + w].transpose(3, 0, 1, 2)
@@ -205,26 +222,30 @@ def col2im(cols, h, w, stride=1, padding=0):
     """The adjoint of im2col: add patches (C, kh, kw, OH, OW, N) back into an
     image (N, C, h, w). Where patches overlap their values add up."""
     c, kh, kw, oh, ow, n = cols.shape
-    return _col2im_sum(
-        lambda i, j: cols[:, i, j], c, kh, kw, oh, ow, n, h, w, stride, padding, cols.dtype
-    )
+    return _col2im_sum([(0, cols)], c, kh, kw, oh, ow, n, h, w, stride, padding, cols.dtype)
 
 
 def col2im_matmul(weight, g2, shape, h, w, stride=1, padding=0):
-    """col2im(W2^T @ g2) without the (C*kh*kw, M) column matrix in memory.
+    """col2im(W2^T @ g2) without the whole (C*kh*kw, M) column matrix in memory.
 
     weight (O, C, kh, kw), g2 (O, M) with M = OH*OW*N, shape = (C, kh, kw, OH, OW, N).
-    The columns of offset (i, j) are W[:, :, i, j]^T @ g2, one (C, M) product
-    each, added into the image at once: kh*kw smaller GEMMs instead of one
-    big one, and a (C, M) temporary instead of a kh*kw times larger one.
+    The columns of a block of kernel rows are W[:, :, block]^T @ g2, added
+    into the image before the next block's product overwrites them: a few
+    GEMMs instead of one, and a part of the memory (as ``column_blocks``).
     """
     c, kh, kw, oh, ow, n = shape
-    per_offset = _xp().ascontiguousarray(weight.transpose(2, 3, 1, 0))  # (kh, kw, C, O)
+    o, xp = weight.shape[0], _xp()
+    row_blocks = _row_blocks(c, kh, kw)
+    buffer = xp.empty((c, row_blocks[0][1], kw, oh, ow, n), dtype=g2.dtype)
 
-    def contribution(i, j):
-        return (per_offset[i, j] @ g2).reshape(c, oh, ow, n)
+    def blocks():
+        for i0, i1 in row_blocks:
+            w_block = weight[:, :, i0:i1].reshape(o, -1)  # (O, C*rows*kw), a small copy
+            cols = buffer[:, : i1 - i0]
+            xp.matmul(w_block.T, g2, out=cols.reshape(-1, oh * ow * n))
+            yield i0, cols
 
-    return _col2im_sum(contribution, c, kh, kw, oh, ow, n, h, w, stride, padding, g2.dtype)
+    return _col2im_sum(blocks(), c, kh, kw, oh, ow, n, h, w, stride, padding, g2.dtype)
 
 
 def _channels_first(a):
@@ -243,8 +264,8 @@ class Conv2dFunction(Function):
     with g2 = dL/dy as (O, OH*OW*N).
 
     Memory: the columns are kh*kw/s^2 times the input (4x for the 4x4,
-    stride-2 layers). So they are made one kernel row at a time
-    (``conv_gemms``), never kept, and forward keeps x, as PyTorch does;
+    stride-2 layers). So they are made a block of kernel rows at a time
+    (``conv_gemms``) and never kept, and forward keeps x, as PyTorch does;
     backward copies them again only when W needs a gradient (not when
     gradients only pass through to the generator), and computes dx without
     them (``col2im_matmul``).
