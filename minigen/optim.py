@@ -68,7 +68,7 @@ class Optimizer:
     def scratch(self, p):
         """A scratch array of p's shape and dtype, reused by every parameter and
         every step: an update writes its temporaries there (``out=``) instead of
-        allocating fresh arrays, which costs a page fault per new page."""
+        allocating fresh arrays at every step."""
         buffer = self._buffers.get(p.dtype)
         if buffer is None or buffer.size < p.size:
             size = max(q.size for q in self.params if q.dtype == p.dtype)
