@@ -37,6 +37,9 @@ Sizes, as PyTorch: conv2d OH = (H + 2p - kh) // s + 1;
 conv_transpose2d OH = (H - 1) s - 2p + kh + output_padding.
 """
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
 from minigen import backend
 from minigen.autograd import Function, ShapeError, Tensor
 from minigen.nn import init
@@ -60,10 +63,15 @@ def conv_transpose_output_size(size, kernel, stride=1, padding=0, output_padding
 # --------------------------------------------------------------- im2col, col2im
 
 # Copies and adds split over this many threads on the NumPy backend. NumPy
-# releases the GIL inside them, so two threads use two cores where a single
-# copy would leave one idle. Elsewhere (CuPy, strict) one call does it all.
+# releases the GIL inside them, so two threads can keep two cores busy where
+# a single copy runs on one (what PyTorch's kernels do with their threads).
+# Elsewhere (CuPy, strict) one call does it all.
 COPY_THREADS = 2
-_pool = []
+
+
+@functools.cache
+def _copy_pool():
+    return ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="minigen-copy")
 
 
 def _in_parts(work, c, n):
@@ -75,13 +83,9 @@ def _in_parts(work, c, n):
     if parts < 2 or size < parts:
         work((slice(None),))
         return
-    if not _pool:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _pool.append(ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="minigen-copy"))
     bounds = [size * k // parts for k in range(parts + 1)]
     jobs = [axis + (slice(lo, hi),) for lo, hi in zip(bounds, bounds[1:])]
-    for done in [_pool[0].submit(work, part) for part in jobs]:
+    for done in [_copy_pool().submit(work, part) for part in jobs]:
         done.result()  # re-raises an error of the thread here
 
 
