@@ -43,6 +43,7 @@ class Optimizer:
                 )
         self.params = params
         self.state = {}  # parameter index -> dict of that parameter's state
+        self._buffers = {}  # dtype -> one scratch array, as long as the largest parameter
 
     def zero_grad(self):
         """Clear the gradient of every parameter (set ``.grad`` to None)."""
@@ -63,6 +64,16 @@ class Optimizer:
 
     def update(self, p, grad, state):
         raise NotImplementedError
+
+    def scratch(self, p):
+        """A scratch array of p's shape and dtype, reused by every parameter and
+        every step: an update writes its temporaries there (``out=``) instead of
+        allocating fresh arrays at every step."""
+        buffer = self._buffers.get(p.dtype)
+        if buffer is None or buffer.size < p.size:
+            size = max(q.size for q in self.params if q.dtype == p.dtype)
+            buffer = self._buffers[p.dtype] = backend.xp().empty(size, dtype=p.dtype)
+        return buffer[: p.size].reshape(p.shape)
 
     # ------------------------------------------------------------- state dicts
 
@@ -176,7 +187,8 @@ class SGD(Optimizer):
             buf *= self.momentum
             buf += grad
             grad = buf
-        p.data -= self.lr * grad
+        step = backend.xp().multiply(grad, self.lr, out=self.scratch(p))
+        p.data -= step
 
 
 class Adam(Optimizer):
@@ -217,21 +229,27 @@ class Adam(Optimizer):
         return {"step": 0, "exp_avg": xp.zeros_like(p.data), "exp_avg_sq": xp.zeros_like(p.data)}
 
     def update(self, p, grad, state):
-        b1, b2 = self.beta1, self.beta2
+        """Twelve passes over p's size, all in place or into one scratch array.
+
+        With c2 = sqrt(1 - beta2^t) the step is rewritten as
+        lr c2 / (1 - beta1^t) * m / (sqrt(v) + eps c2), the same number, so
+        that sqrt(v) needs no division of its own.
+        """
+        xp, b1, b2 = backend.xp(), self.beta1, self.beta2
         if self.weight_decay:
             grad = grad + self.weight_decay * p.data
-        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m, v, tmp = state["exp_avg"], state["exp_avg_sq"], self.scratch(p)
         m *= b1
-        m += (1 - b1) * grad
+        m += xp.multiply(grad, 1 - b1, out=tmp)
         v *= b2
-        v += (1 - b2) * (grad * grad)
+        xp.multiply(grad, 1 - b2, out=tmp)
+        v += xp.multiply(tmp, grad, out=tmp)
         state["step"] = t = state["step"] + 1
-        step_size = self.lr / (1 - b1**t)  # Python floats: the arrays stay float32
-        denom = backend.xp().sqrt(v)
-        denom /= math.sqrt(1 - b2**t)
-        denom += self.eps
-        update = m / denom
-        update *= step_size
+        c2 = math.sqrt(1 - b2**t)  # Python floats: the arrays stay float32
+        denom = xp.sqrt(v, out=tmp)
+        denom += self.eps * c2
+        update = xp.divide(m, denom, out=tmp)
+        update *= self.lr * c2 / (1 - b1**t)
         p.data -= update
 
 

@@ -351,3 +351,16 @@ def test_rng_state_round_trip():
     first = host(backend.randn(3))
     backend.set_rng_state(state)
     np.testing.assert_array_equal(host(backend.randn(3)), first)
+
+
+def test_to_floats_reads_device_scalars_and_numbers_together():
+    xp = backend.xp()
+    values = {
+        "a": xp.asarray(1.5, dtype=np.float32),
+        "b": 2,
+        "c": xp.ones((1,), dtype=np.float32) * 3,
+        "d": xp.asarray([0.25], dtype=np.float32).sum(),
+    }
+    out = backend.to_floats(values)
+    assert out == {"a": 1.5, "b": 2.0, "c": 3.0, "d": 0.25}
+    assert list(out) == ["a", "b", "c", "d"] and all(type(v) is float for v in out.values())

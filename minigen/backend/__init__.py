@@ -213,6 +213,18 @@ def device_array_types():
     return (_strict.ndarray,) if cupy_ndarray is None else (_strict.ndarray, cupy_ndarray)
 
 
+def to_floats(values):
+    """{name: one-element array or number} -> {name: float}, with one
+    device-to-host copy for all of them: on a GPU each separate ``.item()``
+    waits for the device, so a training step reads its losses once, at its end."""
+    on_device = [k for k, v in values.items() if is_array(v)]
+    out = {k: float(v) for k, v in values.items() if k not in on_device}  # host numbers
+    if on_device:
+        stacked = _state["xp"].stack([values[k].reshape(()) for k in on_device])
+        out.update(zip(on_device, to_numpy(stacked).tolist()))
+    return {k: out[k] for k in values}
+
+
 def from_numpy(a, dtype=None):
     """Copy a host NumPy array to the current device (the explicit transfer)."""
     return _state["xp"].asarray(a, dtype=dtype)

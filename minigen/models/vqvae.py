@@ -179,9 +179,12 @@ class VQVAE(GenerativeModel):
         restarted = 0
         if self.quantizer.restart_dead:
             restarted = self.quantizer.restart_dead_codes(indices, z_e)
-        return {
-            "loss": losses["loss"].item(),
-            "rec": losses["rec"].item(),
-            "vq": losses["codebook"].item() + losses["commitment"].item(),
-            "restarted": restarted,
-        }
+        vq = losses["codebook"].data + losses["commitment"].data
+        return backend.to_floats(
+            {
+                "loss": losses["loss"].data,
+                "rec": losses["rec"].data,
+                "vq": vq,
+                "restarted": restarted,
+            }
+        )
