@@ -12,7 +12,7 @@
 
 from minigen.data.batches import batches, num_batches
 from minigen.data.idx import DataError, read_idx, write_idx
-from minigen.data.sources import CLASSES, DownloadError, cache_dir, load, locate
+from minigen.data.sources import CLASSES, DownloadError, cache_dir, load, locate, read
 
 __all__ = [
     "CLASSES",
@@ -23,6 +23,7 @@ __all__ = [
     "load",
     "locate",
     "num_batches",
+    "read",
     "read_idx",
     "write_idx",
 ]

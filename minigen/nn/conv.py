@@ -257,6 +257,14 @@ class Conv2d(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         super().__init__()
+        init.check_sizes(
+            "Conv2d",
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=padding,
+        )
         kh, kw = _kernel(kernel_size)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = (kh, kw)
@@ -300,6 +308,15 @@ class ConvTranspose2d(Module):
         bias=True,
     ):
         super().__init__()
+        init.check_sizes(
+            "ConvTranspose2d",
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+        )
         kh, kw = _kernel(kernel_size)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = (kh, kw)

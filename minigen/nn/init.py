@@ -13,8 +13,22 @@ float64 detour.
 """
 
 import math
+import numbers
 
 from minigen import backend
+
+
+def check_sizes(owner, **sizes):
+    """Every size is a positive int (or a pair of them; paddings may be 0), else a
+    TypeError or ValueError naming it: Conv2d(1, 2, 2.5) must not build a kernel of 2."""
+    for name, value in sizes.items():
+        low = 0 if name.endswith("padding") else 1
+        for v in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise TypeError(f"{owner}: {name} must be an integer, got {value!r}")
+            if v < low:
+                what = "a non-negative" if low == 0 else "a positive"
+                raise ValueError(f"{owner}: {name} must be {what} integer, got {value!r}")
 
 
 def _fill(tensor, values):

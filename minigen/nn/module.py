@@ -21,7 +21,8 @@ updates; ``state_dict()`` / ``load_state_dict()`` save and restore weights.
 """
 
 from minigen import backend
-from minigen.autograd import Tensor
+from minigen.autograd import Tensor, as_tensor
+from minigen.errors import MinigenError
 
 
 class Parameter(Tensor):
@@ -39,7 +40,7 @@ class Parameter(Tensor):
         return "Parameter" + super().__repr__()[len("Tensor") :]
 
 
-class StateDictError(KeyError, ValueError):
+class StateDictError(MinigenError, KeyError, ValueError):
     """A state dict does not fit the module: missing, unexpected or mis-shaped entries."""
 
     def __str__(self):  # KeyError would print the message in quotes
@@ -63,6 +64,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
+        args = [as_tensor(a) if isinstance(a, list) else a for a in args]  # lists as arrays
         return self.forward(*args, **kwargs)
 
     # ------------------------------------------------------------ registration
