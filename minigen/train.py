@@ -21,6 +21,7 @@ is ever written or loaded.
 """
 
 import math
+import numbers
 import tempfile
 from pathlib import Path
 
@@ -73,11 +74,8 @@ def train(
     history); history maps each loss to its per-step values. Raises
     DivergenceError when a loss becomes NaN or infinite.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise ValueError(f"train: epochs must be a positive integer, got {epochs!r}")
-    target = None if out is None else Path(out) / CHECKPOINT
-    if target is not None:
-        check_out(target, resume, overwrite)
     if resume is not None:
         model, optimizers, state = load(resume, name)
         start, history, seed = state["epoch"], state["history"], state["seed"]
@@ -86,6 +84,9 @@ def train(
         model = build(name, **options)
         optimizers = model.make_optimizers()
         start, history = 0, {}
+    target = None if out is None else Path(out) / CHECKPOINT
+    if target is not None:  # before the data (maybe a download) and before the first step
+        check_out(target, resume, overwrite)
     if images is None:
         src = data.locate(dataset, split="train")
         images, _ = data.read(src)
@@ -114,7 +115,8 @@ def train(
         bar = progress(steps, total=total, desc=desc, **({"disable": True} if quiet else {}))
         for step, (x, _) in enumerate(bar, 1):
             losses = model.train_step(x, optimizers)
-            losses = {key: float(value) for key, value in losses.items()}  # the step's one sync
+            # float() is what history needs anyway; the finiteness test adds no device sync
+            losses = {key: float(value) for key, value in losses.items()}
             if not all(math.isfinite(v) for v in losses.values()):
                 bar.close()
                 raise DivergenceError(
@@ -261,7 +263,7 @@ def check_meta(path, tree, name=None):
             node = node[part]
     meta = tree["meta"]
     model_name = meta["model"]
-    if model_name not in MODELS:
+    if not isinstance(model_name, str) or model_name not in MODELS:
         fail(f"meta/model is {model_name!r}, not one of {', '.join(MODELS)}")
     if name is not None and model_name != name:
         fail(

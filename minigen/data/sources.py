@@ -111,9 +111,9 @@ TIMEOUT = 10.0  # seconds to connect, and between two packets of a download
 _HOW_TO_GET = {
     "fashion-mnist": "`apt install dataset-fashion-mnist`, connect to the network once "
     "(minigen downloads and caches the files), or put the four files in a folder and "
-    "pass root= or set MINIGEN_DATA",
+    "pass root=, or put them in MINIGEN_DATA/fashion-mnist/",
     "mnist": "connect to the network once (minigen downloads and caches the files), "
-    "or put the four files in a folder and pass root= or set MINIGEN_DATA",
+    "or put the four files in a folder and pass root=, or put them in MINIGEN_DATA/mnist/",
 }
 _announced = set()
 
