@@ -44,7 +44,7 @@ def setup(name, description, epochs):
     )
     parser.add_argument(
         "--dataset",
-        choices=("fashion-mnist", "mnist"),
+        choices=list(data.CLASSES),
         default="fashion-mnist",
         help="fashion-mnist (default) or mnist",
     )

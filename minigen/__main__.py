@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from minigen import backend
+from minigen.data import CLASSES
 from minigen.errors import MinigenError
 from minigen.models import MODELS, sample_images
 
@@ -92,7 +93,7 @@ def parse(argv):
     )
     train.add_argument(
         "--dataset",
-        choices=("fashion-mnist", "mnist"),
+        choices=list(CLASSES),
         default="fashion-mnist",
         help="fashion-mnist (default) or mnist",
     )
