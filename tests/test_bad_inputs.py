@@ -456,7 +456,7 @@ def test_python_lists_work_as_arrays_in_layers_and_losses():
     x = [[1.0, 2.0, 3.0]]
     layer = nn.Linear(3, 2)
     np.testing.assert_array_equal(
-        minigen.to_numpy(layer(x)), minigen.to_numpy(layer(np.float32(x)))
+        minigen.to_numpy(layer(x)), minigen.to_numpy(layer(minigen.tensor(x)))
     )
     assert nn.Conv2d(1, 2, 3)([[[[0.5] * 3] * 3]]).shape == (1, 2, 1, 1)
     assert math.isclose(F.mse_loss([1.0, 2.0], [1.0, 3.0]).item(), 0.5)
