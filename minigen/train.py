@@ -87,6 +87,13 @@ def train(
     target = None if out is None else Path(out) / CHECKPOINT
     if target is not None:  # before the data (maybe a download) and before the first step
         check_out(target, resume, overwrite)
+    if start >= epochs:
+        if not quiet:
+            print(
+                f"{model.name}: {resume} is already at epoch {start}, and {epochs} epoch(s) were "
+                "asked for: nothing to do. Ask for more epochs to train further."
+            )
+        return model, optimizers, history
     if images is None:
         src = data.locate(dataset, split="train")
         images, _ = data.read(src)
@@ -97,13 +104,6 @@ def train(
             f"{model.name} trains on batches of {model.batch_size} images, but only "
             f"{len(images)} were given: not one step. Pass at least {model.batch_size} images."
         )
-    if start >= epochs:
-        if not quiet:
-            print(
-                f"{model.name}: {resume} is already at epoch {start}, and {epochs} epoch(s) were "
-                "asked for: nothing to do. Ask for more epochs to train further."
-            )
-        return model, optimizers, history
 
     for epoch in range(start, epochs):
         model.train()
@@ -314,18 +314,19 @@ def check_arrays(path, tree):
         for name, value in leaves(tree[section], f"{section}/"):
             if hasattr(value, "dtype"):
                 numeric = value.dtype.kind in "biuf"
-                finite = numeric and (value.dtype.kind != "f" or backend.host.isfinite(value).all())
-            else:
+                good = numeric and (value.dtype.kind != "f" or backend.host.isfinite(value).all())
+                problem = "holds NaN or inf"
+            else:  # a hyperparameter or step count, stored as JSON
                 numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-                finite = numeric and math.isfinite(value) and value >= 0
+                good = numeric and math.isfinite(value) and value >= 0
+                problem = f"is {value!r}, not a finite number >= 0"
             if not numeric:
                 raise checkpoint.CheckpointError(
                     f"{path}: {name} is {getattr(value, 'dtype', type(value).__name__)}, not "
                     "numbers. The checkpoint was edited or damaged; use another one."
                 )
-            if not finite:
+            if not good:
                 raise checkpoint.CheckpointError(
-                    f"{path}: {name} holds NaN, inf or a negative hyperparameter: it comes "
-                    "from training that diverged, or was edited. Use an earlier checkpoint "
-                    "or train again."
+                    f"{path}: {name} {problem}: it comes from training that diverged, or was "
+                    "edited. Use an earlier checkpoint or train again."
                 )

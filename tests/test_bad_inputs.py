@@ -230,9 +230,12 @@ BAD_CHECKPOINTS = {
     ),
     "weights-nan": (
         lambda t: [w.fill(np.nan) for w in t["model"].values()],
-        "holds NaN",
+        "holds NaN or inf",
     ),
-    "lr-nan": (lambda t: t["optim"]["adam"].__setitem__("lr", math.nan), "optim/adam/lr"),
+    "lr-nan": (
+        lambda t: t["optim"]["adam"].__setitem__("lr", math.nan),
+        "optim/adam/lr is nan, not a finite number >= 0",
+    ),
 }
 
 
