@@ -28,13 +28,14 @@ from _setup import parse_options  # noqa: E402
 
 import minigen as mg  # noqa: E402
 from minigen import backend, data, nn, optim  # noqa: E402
+from minigen.__main__ import positive_int  # noqa: E402
 from minigen.nn import functional as F  # noqa: E402, N812 - the PyTorch idiom
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--out", default="figures/02_layers", help="folder for figures")
 parser.add_argument("--backend", default=None, help="numpy, cupy or strict")
 parser.add_argument("--quick", action="store_true", help="smoke run on tiny data (< 30 s)")
-parser.add_argument("--epochs", type=int, default=2, help="training epochs for the classifier")
+parser.add_argument("--epochs", type=positive_int, default=2, help="classifier epochs")
 args = parse_options(parser)  # a Jupyter kernel's own arguments pass
 if args.backend:
     mg.use_backend(args.backend)
@@ -219,7 +220,9 @@ print("batch_norm (training mode) gradcheck, worst error:", err)
 # `model.state_dict()` would load into the same network written in PyTorch.
 
 # %%
-images, labels = data.load("fashion-mnist", split="train")
+source = data.locate("fashion-mnist", split="train")
+images, labels = data.read(source)
+print(f"data: {len(images):,} {source.describe()}")
 test_images, test_labels = data.load("fashion-mnist", split="test")
 if args.quick:
     images, labels = images[:1000], labels[:1000]

@@ -15,6 +15,7 @@ steps it would have taken without the interruption.
 """
 
 import math
+import numbers
 
 from minigen import backend
 from minigen.autograd import Tensor
@@ -138,6 +139,17 @@ class Optimizer:
         }
 
 
+def check_hyperparameters(owner, **values):
+    """Each value (or each item of a tuple of them) is a finite real number >= 0,
+    or a ValueError naming it: lr=nan or lr="0.001" must not train silently."""
+    for name, value in values.items():
+        for v in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise ValueError(f"{owner}: {name} must be a number, got {value!r}")
+            if not math.isfinite(v) or v < 0:
+                raise ValueError(f"{owner}: {name} must be finite and >= 0, got {value!r}")
+
+
 def _number(value):
     """A Python number from a number or a 0-d array (as read back from .npz)."""
     if hasattr(value, "shape"):
@@ -166,11 +178,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
         super().__init__(params)
-        if lr < 0 or momentum < 0 or weight_decay < 0:
-            raise ValueError(
-                f"SGD: lr, momentum and weight_decay must be >= 0, got {lr}, {momentum}, "
-                f"{weight_decay}"
-            )
+        check_hyperparameters("SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.state_names = ("momentum_buffer",) if momentum else ()
 
@@ -211,10 +219,7 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params)
         beta1, beta2 = betas
-        if lr < 0 or eps < 0 or weight_decay < 0:
-            raise ValueError(
-                f"Adam: lr, eps and weight_decay must be >= 0, got {lr}, {eps}, {weight_decay}"
-            )
+        check_hyperparameters("Adam", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
         if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
             raise ValueError(f"Adam: betas must lie in [0, 1), got {betas}")
         self.lr, self.beta1, self.beta2 = lr, beta1, beta2

@@ -63,10 +63,13 @@ def test_env_var_picks_the_backend_at_import():
     assert result.stdout.strip() == "numpy"
 
 
-def test_env_var_with_unknown_name_fails_at_import_with_a_clear_error():
-    result = _import_in_subprocess("tpu")
+def test_env_var_with_unknown_name_fails_at_first_use_with_a_clear_error():
+    """Import works, so use_backend (e.g. --backend) can still win; any array use fails."""
+    result = _import_in_subprocess("tpu", "import minigen; minigen.tensor([1.0])")
     assert result.returncode != 0
-    assert "BackendError" in result.stderr and "'tpu'" in result.stderr
+    assert "BackendError: MINIGEN_BACKEND=tpu: unknown backend 'tpu'" in result.stderr
+    code = "import minigen; minigen.use_backend('numpy'); print(minigen.tensor([1.0]).data)"
+    assert _import_in_subprocess("tpu", code).stdout.strip() == "[1.]"
 
 
 # --------------------------------------------------------------------- cupy

@@ -31,13 +31,14 @@ import sys
 import numpy as _np
 
 from minigen.backend import strict as _strict
+from minigen.errors import MinigenError
 
 DEFAULT_DTYPE = _np.float32
 host = _np  # NumPy, for host-side work only: files, plots, checks on the CPU
 NAMES = ("numpy", "cupy", "strict")
 
 
-class BackendError(RuntimeError):
+class BackendError(MinigenError, RuntimeError):
     """A backend was asked for that cannot run here."""
 
 
@@ -230,9 +231,25 @@ def from_numpy(a, dtype=None):
     return _state["xp"].asarray(a, dtype=dtype)
 
 
+class _Unavailable:
+    """Stands in for the array module of a backend that MINIGEN_BACKEND asked for but
+    that cannot run: any use raises the BackendError, so ``use_backend`` (e.g. from
+    ``--backend``) can still choose another one first."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def __getattr__(self, attr):
+        raise self.error
+
+
 def set_default_from_env():
     requested = os.environ.get("MINIGEN_BACKEND", "numpy").strip().lower() or "numpy"
-    use_backend(requested)
+    try:
+        use_backend(requested)
+    except BackendError as e:
+        error = BackendError(f"MINIGEN_BACKEND={requested}: {e}")
+        _state.update(name=requested, xp=_Unavailable(error))
 
 
 set_default_from_env()

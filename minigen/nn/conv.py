@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from minigen import backend
 from minigen.autograd import Function, ShapeError, Tensor
 from minigen.nn import init
-from minigen.nn.module import Module, Parameter
+from minigen.nn.module import Module, Parameter, check_sizes
 
 
 def conv_output_size(size, kernel, stride=1, padding=0):
@@ -436,6 +436,14 @@ class Conv2d(Module):
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         super().__init__()
+        check_sizes(
+            type(self).__name__,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=padding,
+        )
         kh, kw = _kernel(kernel_size)
         name = type(self).__name__
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -490,6 +498,7 @@ class ConvTranspose2d(Conv2d):
         bias=True,
     ):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias)
+        check_sizes("ConvTranspose2d", output_padding=output_padding)
         self.output_padding = _int(output_padding, "output_padding", "ConvTranspose2d")
         _check_output_padding(self.output_padding, self.stride, "ConvTranspose2d")
 

@@ -12,7 +12,7 @@ import math
 from minigen import backend, ops
 from minigen.autograd import Function, ShapeError, Tensor
 from minigen.nn import init
-from minigen.nn.module import Module, Parameter
+from minigen.nn.module import Module, Parameter, check_sizes
 
 # ---------------------------------------------------------------------- linear
 
@@ -71,6 +71,7 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
+        check_sizes("Linear", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(backend.zeros((out_features, in_features)))
         self.bias = Parameter(backend.zeros((out_features,))) if bias else None
@@ -231,6 +232,7 @@ class _BatchNorm(Module):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
         super().__init__()
+        check_sizes(type(self).__name__, num_features=num_features)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.weight = Parameter(backend.ones((num_features,))) if affine else None
         self.bias = Parameter(backend.zeros((num_features,))) if affine else None
