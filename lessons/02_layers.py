@@ -114,7 +114,7 @@ def my_conv2d(x, w, stride, padding):
 
 def direct_conv2d(x, w, stride, padding):
     """The definition, one output pixel at a time (slow, for checking only)."""
-    x, w = backend.to_numpy(x), backend.to_numpy(w)
+    x, w = mg.to_numpy(x), mg.to_numpy(w)
     xpad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     kh, kw = w.shape[2:]
     oh = (x.shape[2] + 2 * padding - kh) // stride + 1
@@ -132,11 +132,11 @@ ours = my_conv2d(x.data, w.data, stride=2, padding=1)
 print("output shape", ours.shape, "= (N, O, (9 + 2 - 4) // 2 + 1, ...)")
 print(
     "im2col + GEMM matches the definition:",
-    np.allclose(backend.to_numpy(ours), direct_conv2d(x, w, 2, 1)),
+    np.allclose(mg.to_numpy(ours), direct_conv2d(x, w, 2, 1)),
 )
 print(
     "... and minigen's conv2d:",
-    np.allclose(backend.to_numpy(ours), F.conv2d(x, w, stride=2, padding=1).numpy()),
+    np.allclose(mg.to_numpy(ours), F.conv2d(x, w, stride=2, padding=1).numpy()),
 )
 
 # %% [markdown]
@@ -203,7 +203,7 @@ batch = mg.tensor((rng.standard_normal((16, 3, 5, 5)) * 4 + 3).astype(np.float32
 out_train = bn(batch).numpy()
 print("train mode: per-channel mean", out_train.mean(axis=(0, 2, 3)).round(4),
       "std", out_train.std(axis=(0, 2, 3)).round(3))  # fmt: skip
-print("running mean after one batch (momentum 0.1):", backend.to_numpy(bn.running_mean).round(3))
+print("running mean after one batch (momentum 0.1):", mg.to_numpy(bn.running_mean).round(3))
 bn.eval()
 out_eval = bn(batch).numpy()
 print("eval mode uses running statistics: per-channel mean", out_eval.mean(axis=(0, 2, 3)).round(2))
@@ -264,8 +264,8 @@ with mg.no_grad():
     for x, y in data.batches(
         test_images, test_labels, batch_size=500, shuffle=False, drop_last=False, scale="unit"
     ):
-        predicted = backend.to_numpy(model(x).data).argmax(axis=1)
-        correct += int((predicted == backend.to_numpy(y)).sum())
+        predicted = mg.to_numpy(model(x).data).argmax(axis=1)
+        correct += int((predicted == mg.to_numpy(y)).sum())
 accuracy = correct / len(test_labels)
 print(f"test accuracy: {accuracy:.3f} on {len(test_labels)} images")
 
@@ -275,7 +275,7 @@ print(f"test accuracy: {accuracy:.3f} on {len(test_labels)} images")
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1, 1.6]})
 pixels = np.arange(1, 37).reshape(6, 6)  # numbered from 1, so padding (0) stands out
-cols = backend.to_numpy(
+cols = mg.to_numpy(
     F.im2col(backend.from_numpy(pixels[None, None].astype(np.float32)), 4, 4, 2, 1)
 )
 matrix = cols.reshape(16, 9)  # (C*kh*kw, OH*OW*N) with C = N = 1
