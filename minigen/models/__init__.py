@@ -1,4 +1,5 @@
-"""The six reference models of docs/reference-models.md, by name.
+"""The six reference models of docs/reference-models.md, by name, and the
+PixelCNN prior that makes the VQ-VAE sample (minigen/models/prior.py).
 
 ``build(name, **options)`` makes one with its reference settings. Every model
 is a ``GenerativeModel`` (minigen/models/base.py: name, options, batch size,
@@ -9,6 +10,7 @@ train, save and sample through the same functions.
 
 from minigen.models.base import GenerativeModel, sample_images, to_unit_range
 from minigen.models.gan import GAN, DCGANDiscriminator, DCGANGenerator, dcgan_init_
+from minigen.models.prior import MaskedConv2d, PixelCNN, causal_mask, fit_prior
 from minigen.models.vae import VAE
 from minigen.models.vaegan import VAEGAN
 from minigen.models.vqvae import VQVAE, VectorQuantizer
@@ -53,4 +55,8 @@ __all__ = [
     "VQVAE",
     "VectorQuantizer",
     "VAEGAN",
+    "PixelCNN",
+    "MaskedConv2d",
+    "causal_mask",
+    "fit_prior",
 ]

@@ -18,13 +18,21 @@ Dead codes: a code that is nobody's nearest neighbour gets no gradient and
 stays dead. The remedy here restarts such codes at random encoder outputs of
 the current batch (``restart_dead=True``).
 
-The VQ-VAE has no prior over code grids of its own (a PixelCNN would learn
-one); its ``sample`` decodes grids of uniformly random codes.
+Sampling needs a prior over code grids. Training assumes a uniform one (the
+KL term is then the constant log K per position and drops out), so without
+more ``sample`` decodes grids of uniformly random codes. A PixelCNN trained
+afterwards on the training images' code grids (minigen/models/prior.py,
+``fit_prior``) is attached as ``self.prior``; ``sample`` then draws the
+grids from it. Its weights are part of the state dict ("prior.*") and its
+sizes part of ``options["prior"]``, so a checkpoint saved after
+``fit_prior`` rebuilds and samples with the trained prior.
 """
 
 from minigen import backend, nn, optim
 from minigen.autograd import Tensor
+from minigen.data.batches import unit_batches
 from minigen.models.base import GenerativeModel
+from minigen.models.prior import PixelCNN
 from minigen.nn import functional as F
 
 
@@ -94,14 +102,18 @@ class VQVAE(GenerativeModel):
     """Encoder -> VectorQuantizer -> decoder, the reference vq-vae.
 
     28x28 images become a 7x7 grid of codes (``grid_size``: two stride-2
-    convolutions, 28 -> 14 -> 7).
+    convolutions, 28 -> 14 -> 7). ``prior``: None (uniform code grids), or the
+    options of a ``PixelCNN`` to hold as ``self.prior`` (``attach_prior`` sets
+    it; a checkpoint's options rebuild it before its weights are loaded).
     """
 
     name = "vq-vae"
     scale = "unit"
     batch_size = 128
 
-    def __init__(self, num_codes=64, code_dim=16, beta=0.25, restart_dead=False, lr=1e-3):
+    def __init__(
+        self, num_codes=64, code_dim=16, beta=0.25, restart_dead=False, lr=1e-3, prior=None
+    ):
         super().__init__(
             num_codes=num_codes, code_dim=code_dim, beta=beta, restart_dead=restart_dead, lr=lr
         )
@@ -123,6 +135,24 @@ class VQVAE(GenerativeModel):
             nn.ReLU(),
             nn.ConvTranspose2d(32, 1, 4, stride=2, padding=1),
         )
+        self.prior = None
+        if prior is not None:
+            self.attach_prior(PixelCNN(**prior))
+
+    def attach_prior(self, prior):
+        """Sample code grids from ``prior`` (a ``PixelCNN`` over this model's grid)
+        from now on; its sizes join ``options`` so a checkpoint can rebuild it."""
+        k = self.quantizer.codebook.shape[0]
+        if not isinstance(prior, PixelCNN) or (prior.num_codes, prior.grid_size) != (
+            k,
+            self.grid_size,
+        ):
+            raise ValueError(
+                f"attach_prior: expected a PixelCNN over {k} codes on a {self.grid_size} grid, "
+                f"got {prior!r:.80}"
+            )
+        self.prior = prior
+        self.options["prior"] = prior.options
 
     def forward(self, x):
         """Logits, codebook loss, commitment loss and code indices for a batch x."""
@@ -149,7 +179,9 @@ class VQVAE(GenerativeModel):
         return losses, indices, z_e
 
     def make_optimizers(self):
-        return {"adam": optim.Adam(self.parameters(), lr=self.lr)}
+        """Adam over the autoencoder's weights; the prior is trained apart (``fit_prior``)."""
+        own = [p for name, p in self.named_parameters() if not name.startswith("prior.")]
+        return {"adam": optim.Adam(own, lr=self.lr)}
 
     def reconstruction_logits(self, x):
         """Logits of the decoded quantized grid: the deterministic reconstruction."""
@@ -164,8 +196,27 @@ class VQVAE(GenerativeModel):
         z_q = self.quantizer.codebook[indices].permute(0, 3, 1, 2)
         return self.decoder(z_q).sigmoid()
 
+    def encode_indices(self, images, batch_size=500):
+        """The code grid of each image: a backend int64 array (N, H, W).
+
+        ``images``: (N, 28, 28) or (N, 1, 28, 28), uint8 or floats in [0, 1],
+        host or backend, encoded in batches without a graph.
+        """
+        xp, parts = backend.xp(), []
+        with nn.eval_mode(self):
+            for x in unit_batches(images, batch_size, "encode_indices"):
+                z_e = self.encoder(Tensor(x)).data
+                n, c, h, w = z_e.shape
+                flat = z_e.transpose((0, 2, 3, 1)).reshape(n * h * w, c)
+                codes = self.quantizer.nearest(flat).reshape(n, h, w)
+                parts.append(codes.astype(xp.int64, copy=False))
+        return xp.concatenate(parts)
+
     def sample(self, n):
-        """n images in [0, 1] decoded from uniformly random code grids (no learned prior)."""
+        """n images in [0, 1] decoded from code grids drawn from ``self.prior``, or
+        from uniformly random grids when no prior is attached."""
+        if self.prior is not None:
+            return self.decode_indices(self.prior.sample(n))
         k = self.quantizer.codebook.shape[0]
         grid = backend.rng().integers(0, k, size=(n, *self.grid_size))
         return self.decode_indices(backend.from_numpy(grid))
