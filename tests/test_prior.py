@@ -210,3 +210,17 @@ def test_attach_prior_refuses_a_prior_of_another_size():
     model = models.build("vq-vae")
     with pytest.raises(ValueError, match="PixelCNN over 64 codes"):
         model.attach_prior(PixelCNN(num_codes=32))
+
+
+def test_a_checkpoint_saved_after_fit_prior_loads_with_its_prior(tmp_path):
+    from minigen import train
+
+    model = models.build("vq-vae")
+    fit_prior(model, small_images(32), epochs=1, batch_size=32, prior=PixelCNN(hidden=4, layers=1))
+    path = train.save(tmp_path / "checkpoint.npz", model, model.make_optimizers(), 1, {}, 0)
+    again, _, meta = train.load(path)
+    assert isinstance(again.prior, PixelCNN) and meta["options"]["prior"] == model.prior.options
+    mg.manual_seed(2)
+    want = host(model.sample(2))
+    mg.manual_seed(2)
+    np.testing.assert_array_equal(host(again.sample(2)), want)

@@ -152,7 +152,7 @@ class VQVAE(GenerativeModel):
                 f"got {prior!r:.80}"
             )
         self.prior = prior
-        self.options["prior"] = prior.options
+        self.options["prior"] = dict(prior.options)
 
     def forward(self, x):
         """Logits, codebook loss, commitment loss and code indices for a batch x."""
