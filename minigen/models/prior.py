@@ -33,7 +33,7 @@ two stacks remove it), is small on a 7x7 grid after four layers.
 """
 
 from minigen import backend, nn, optim
-from minigen.autograd import Tensor
+from minigen.autograd import ShapeError, Tensor
 from minigen.nn import functional as F
 
 
@@ -106,7 +106,7 @@ class PixelCNN(nn.Module):
         codes = backend.from_numpy(codes) if isinstance(codes, backend.host.ndarray) else codes
         shape = tuple(codes.shape)
         if len(shape) != 3 or shape[1:] != self.grid_size:
-            raise ValueError(
+            raise ShapeError(
                 f"{who}: expected code grids of shape (N, {self.grid_size[0]}, "
                 f"{self.grid_size[1]}), got {shape}"
             )

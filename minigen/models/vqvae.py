@@ -24,8 +24,9 @@ more ``sample`` decodes grids of uniformly random codes. A PixelCNN trained
 afterwards on the training images' code grids (minigen/models/prior.py,
 ``fit_prior``) is attached as ``self.prior``; ``sample`` then draws the
 grids from it. Its weights are part of the state dict ("prior.*") and its
-sizes part of ``options["prior"]``, so a checkpoint saved after
-``fit_prior`` rebuilds and samples with the trained prior.
+sizes part of ``options`` (``prior_hidden``, ``prior_layers``), so a
+checkpoint saved after ``fit_prior`` rebuilds and samples with the trained
+prior.
 """
 
 from minigen import backend, nn, optim
@@ -102,9 +103,10 @@ class VQVAE(GenerativeModel):
     """Encoder -> VectorQuantizer -> decoder, the reference vq-vae.
 
     28x28 images become a 7x7 grid of codes (``grid_size``: two stride-2
-    convolutions, 28 -> 14 -> 7). ``prior``: None (uniform code grids), or the
-    options of a ``PixelCNN`` to hold as ``self.prior`` (``attach_prior`` sets
-    it; a checkpoint's options rebuild it before its weights are loaded).
+    convolutions, 28 -> 14 -> 7). ``prior_hidden``, ``prior_layers``: None
+    (uniform code grids), or the sizes of a ``PixelCNN`` to hold as
+    ``self.prior`` (``attach_prior`` records them, so a checkpoint's options
+    rebuild the prior before its weights are loaded).
     """
 
     name = "vq-vae"
@@ -112,7 +114,14 @@ class VQVAE(GenerativeModel):
     batch_size = 128
 
     def __init__(
-        self, num_codes=64, code_dim=16, beta=0.25, restart_dead=False, lr=1e-3, prior=None
+        self,
+        num_codes=64,
+        code_dim=16,
+        beta=0.25,
+        restart_dead=False,
+        lr=1e-3,
+        prior_hidden=None,
+        prior_layers=None,
     ):
         super().__init__(
             num_codes=num_codes, code_dim=code_dim, beta=beta, restart_dead=restart_dead, lr=lr
@@ -136,12 +145,15 @@ class VQVAE(GenerativeModel):
             nn.ConvTranspose2d(32, 1, 4, stride=2, padding=1),
         )
         self.prior = None
-        if prior is not None:
-            self.attach_prior(PixelCNN(**prior))
+        sizes = {"hidden": prior_hidden, "layers": prior_layers}
+        if any(v is not None for v in sizes.values()):
+            sizes = {k: v for k, v in sizes.items() if v is not None}  # others: defaults
+            self.attach_prior(PixelCNN(num_codes, self.grid_size, **sizes))
 
     def attach_prior(self, prior):
         """Sample code grids from ``prior`` (a ``PixelCNN`` over this model's grid)
-        from now on; its sizes join ``options`` so a checkpoint can rebuild it."""
+        from now on; its sizes join ``options`` (``prior_hidden``,
+        ``prior_layers``) so a checkpoint can rebuild it."""
         k = self.quantizer.codebook.shape[0]
         if not isinstance(prior, PixelCNN) or (prior.num_codes, prior.grid_size) != (
             k,
@@ -152,7 +164,9 @@ class VQVAE(GenerativeModel):
                 f"got {prior!r:.80}"
             )
         self.prior = prior
-        self.options["prior"] = dict(prior.options)
+        self.options.update(
+            prior_hidden=prior.options["hidden"], prior_layers=prior.options["layers"]
+        )
 
     def forward(self, x):
         """Logits, codebook loss, commitment loss and code indices for a batch x."""
