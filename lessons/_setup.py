@@ -45,6 +45,7 @@ def setup(name, description, epochs):
     train_images, _ = data.load(args.dataset, split="train")
     test_images, test_labels = data.load(args.dataset, split="test")
     if args.quick:
+        print("--quick: a smoke test on a small slice; its numbers mean nothing.")
         train_images = train_images[:QUICK_TRAIN]
         test_images, test_labels = test_images[:QUICK_TEST], test_labels[:QUICK_TEST]
     print(
