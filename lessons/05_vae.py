@@ -46,9 +46,9 @@
 # - minigen/optim.py: `Adam`; minigen/train.py: `train`
 # - minigen/metrics.py: `negative_elbo`, `importance_weighted_nll`
 #
-# Full run: 11 minutes measured on 2 CPU cores shared with other jobs (load
-# average 9, one BLAS thread: OPENBLAS_NUM_THREADS=1), using 1.6 minutes of
-# CPU time, about what it takes on an idle core. `--quick`: seconds.
+# Full run: 10 minutes measured on 2 CPU cores shared with other jobs (load
+# average 5 to 10; one BLAS thread, OPENBLAS_NUM_THREADS=1). It used 1.7
+# minutes of CPU time, about what it takes on an idle machine. `--quick`: seconds.
 
 # %%
 import time
@@ -66,7 +66,7 @@ args, out, train_images, test_images, test_labels = setup(
     "05_vae", "Lesson 05: the variational autoencoder", epochs=10
 )
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
-FULL_RUN = {"nelbo": 244.6, "iw": 242.1, "nelbo_iw_set": 0.0, "nelbo_2d": 267.4, "minutes": 11.1}
+FULL_RUN = {"nelbo": 244.6, "iw": 242.1, "nelbo_iw_set": 244.7, "nelbo_2d": 267.4, "minutes": 9.7}
 
 # %% [markdown]
 # ## Build it: encoder, decoder, loss, one step
