@@ -35,8 +35,10 @@
 # - minigen/train.py: `train`; minigen/metrics.py: `code_usage`, `perplexity`,
 #   `reconstruction_bce`
 #
-# Full run (two 5-epoch runs): 8 minutes measured on 2 CPU cores shared with
-# other jobs (load average about 8). `--quick`: seconds.
+# Full run (two 5-epoch runs): 26 minutes measured on 2 CPU cores shared with
+# other jobs (load average 8, falling to 3 at the end; one BLAS thread,
+# OPENBLAS_NUM_THREADS=1). It used 5.8 minutes of CPU time, about what it
+# takes on an idle machine. `--quick`: seconds.
 
 # %%
 import time
@@ -53,7 +55,7 @@ np = backend.host
 start = time.perf_counter()
 args, out, train_images, test_images, _ = setup("07_vqvae", "Lesson 07: VQ-VAE", epochs=5)
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
-FULL_RUN = {"no remedy": (0.0, 0.0, 0), "with restarts": (0.0, 0.0, 0), "minutes": 0.0}
+FULL_RUN = {"no remedy": (215.7, 17.3, 28), "with restarts": (208.4, 48.6, 64), "minutes": 26.1}
 
 # %% [markdown]
 # ## Build it: the quantizer, the loss, one step
@@ -257,7 +259,23 @@ for remedy in (False, True):
     )
 
 # %% [markdown]
-# TEXT_RESULTS
+# On a full run, without the remedy 36 of the 64 codes are dead after 5
+# epochs: 28 are used, with perplexity 17.3, and the test reconstruction BCE
+# is 215.7 nats per image. With restarts (456 code moves over the run) all 64
+# are used, perplexity 48.6, and the BCE is 208.4: 7 nats better, since more
+# symbols in use carry more information. The reconstructions show it: the
+# logo on the second test image and the checks of the last survive better
+# with restarts. For reference, lesson 05 measured the floor no
+# reconstruction can go below, the pixel entropy of the test images: 189.9.
+#
+# The loss curves (log scale) show how codes die. The codebook starts within
+# +-1/64 of zero; without the remedy the codebook + commitment term jumps to
+# about 10^4 nats in the first hundred steps: the encoder's outputs move far
+# from the codebook, only the codes that get chosen follow them, and codes
+# never chosen are left behind for good. With restarts the term stays below 30
+# throughout: unused codes are moved to where the encoder's outputs are. In
+# `code_usage.png` a few of the no-remedy run's 28 codes are used so rarely
+# that their bars do not show.
 #
 # For scale: the code grid can say at most 49 * ln 64 = 204 nats per image
 # (49 positions, 64 choices each), a hard ceiling on what z_q can carry, and
