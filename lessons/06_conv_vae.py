@@ -32,9 +32,10 @@
 # - minigen/train.py: `train`; minigen/metrics.py: `negative_elbo`
 # - minigen/plots.py: `epoch_curves`, `image_grid`
 #
-# Full run: 25 minutes measured on 2 CPU cores shared with other jobs (load
-# average about 9; one BLAS thread, OPENBLAS_NUM_THREADS=1). It used 4.1
-# minutes of CPU time, about what it takes on an idle machine. `--quick`: seconds.
+# Full run: 6 minutes measured on 2 CPU cores shared with other jobs (load
+# average 4; 25 minutes at load 9; one BLAS thread, OPENBLAS_NUM_THREADS=1).
+# It used 4.0 minutes of CPU time, about what it takes on an idle machine.
+# `--quick`: seconds.
 
 # %%
 import time
@@ -52,7 +53,7 @@ args, out, train_images, test_images, _ = setup(
     "06_conv_vae", "Lesson 06: the convolutional VAE against the MLP VAE", epochs=5
 )
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
-FULL_RUN = {"mlp-vae": 248.0, "mlp-vae, latent 16": 247.2, "conv-vae": 245.3, "minutes": 25.0}
+FULL_RUN = {"mlp-vae": 248.0, "mlp-vae, latent 16": 247.2, "conv-vae": 245.3, "minutes": 6.1}
 
 # %% [markdown]
 # ## Build it: the convolutional encoder and decoder, one step
@@ -223,7 +224,7 @@ plots.epoch_curves(
 # the conv-vae gains by; the layers are. The MLP needs about twice the epochs
 # to catch up (lesson 05: 244.6 after 10), and the conv-vae is still gaining
 # about a nat per epoch at epoch 5, so more epochs help both. The price is
-# compute: on CPU each conv-vae epoch took about 5 times as long as an MLP
+# compute: on CPU each conv-vae epoch took 5 to 6 times as long as an MLP
 # epoch (the train times above).
 #
 # Where its parameters sit: 70% of the conv-vae's 220,385 parameters are in
