@@ -42,6 +42,17 @@ and live minigen Tensors after step 10 and after the last step.
     python benchmarks/steps.py                       # all six, 2 threads
     python benchmarks/steps.py --models mlp-gan dcgan --steps 10 --memory-steps 50
     python benchmarks/steps.py --backend cupy        # minigen on CuPy, PyTorch on CUDA
+    python benchmarks/steps.py --profile dcgan       # where one step's time goes
+
+Each row is checked against its target (issue 13): the ratio minigen / PyTorch
+at most ``TARGETS[model]`` and minigen's peak at most 1.5x PyTorch's; the
+last column says ok, or SLOW / MEMORY where a target is missed.
+
+``--profile MODEL`` times one model's steps (no PyTorch) and prints, per
+autograd Function, the milliseconds per step spent in its forward and in its
+backward, the optimizer steps, the im2col / col2im copies (a part of the
+convolutions' time), and what remains: Python, the autograd engine, the
+losses' reductions. It is the place to start before changing anything.
 
 PyTorch is only a yardstick, never a dependency of minigen; without it the
 script prints the minigen columns alone.
@@ -70,6 +81,17 @@ REFERENCE = {
     "vae-gan": (137.9, 75.0),
 }
 
+# Issue 13: the ratio minigen / PyTorch each model must reach, and the peak factor.
+TARGETS = {
+    "mlp-gan": 0.8,
+    "mlp-vae": 0.7,
+    "dcgan": 1.2,
+    "conv-vae": 1.2,
+    "vq-vae": 1.2,
+    "vae-gan": 1.3,
+}
+PEAK_TARGET = 1.5
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -82,6 +104,12 @@ def parse_args(argv=None):
     p.add_argument("--memory-steps", type=int, default=1000, help="steps of the flatness check")
     p.add_argument("--threads", type=int, default=2, help="BLAS / PyTorch threads")
     p.add_argument("--no-torch", action="store_true", help="minigen alone, even with PyTorch")
+    p.add_argument(
+        "--profile",
+        metavar="MODEL",
+        choices=MODEL_NAMES,
+        help="print where one step of MODEL spends its time, per Function, and exit",
+    )
     return p.parse_args(argv)
 
 
@@ -96,9 +124,10 @@ if __name__ == "__main__":
 import numpy as np  # noqa: E402  (host data, the GEMM rate)
 
 import minigen  # noqa: E402
-from minigen import backend, data, models  # noqa: E402
-from minigen.autograd import Tensor  # noqa: E402
+from minigen import backend, data, models, optim  # noqa: E402
+from minigen.autograd import Function, Tensor  # noqa: E402
 from minigen.models.vqvae import VectorQuantizer  # noqa: E402
+from minigen.nn import conv  # noqa: E402
 from minigen.nn.conv import Conv2dFunction, ConvTranspose2dFunction  # noqa: E402
 from minigen.nn.layers import LinearFunction  # noqa: E402
 from minigen.ops import MatMul  # noqa: E402
@@ -423,7 +452,7 @@ def print_table(rows, use_torch, rate):
         + f"{'img/s mg':>9}"
         + (f"{'img/s pt':>9}" if use_torch else "")
         + f"{'GFLOP':>7}{'floor ms':>9}{'mg/floor':>9}{'peak MB mg':>11}"
-        + (f"{'peak MB pt':>11}" if use_torch else "")
+        + (f"{'peak MB pt':>11}{'target':>8}  verdict" if use_torch else "")
     )
     print(header)
     print("-" * len(header))
@@ -441,8 +470,102 @@ def print_table(rows, use_torch, rate):
             f"{r['flops'] / 1e9:>7.3f}{floor:>9.2f}{ms[0][0] / floor:>9.1f}{mb(r['peak'][0]):>11}"
         )
         if use_torch:
-            line += f"{mb(r['peak'][1]):>11}"
+            line += f"{mb(r['peak'][1]):>11}{TARGETS[r['name']]:>8.2f}  {verdict(r)}"
         print(line)
+
+
+def verdict(row):
+    """ "ok" when a row meets its targets (ratio, and peak against PyTorch's), else
+    SLOW and/or MEMORY with the number that misses."""
+    ratio = row["ms"][0][0] / row["ms"][1][0]
+    misses = []
+    if ratio > TARGETS[row["name"]]:
+        misses.append(f"SLOW {ratio:.2f} > {TARGETS[row['name']]}")
+    ours, theirs = row["peak"]
+    if theirs and ours > PEAK_TARGET * theirs:
+        misses.append(f"MEMORY {ours / theirs:.1f}x > {PEAK_TARGET}x")
+    return ", ".join(misses) or "ok"
+
+
+# --------------------------------------------------------------------- profile
+
+
+def function_classes():
+    """Every autograd Function subclass minigen defines (ops, layers, losses)."""
+    found, todo = [], [Function]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            found.append(sub)
+            todo.append(sub)
+    return found
+
+
+@contextmanager
+def timing_parts(totals):
+    """Time, inside, every Function's forward and backward, the optimizers'
+    steps and the convolutions' im2col copies and col2im (with its GEMMs); adds
+    seconds and calls to
+    ``totals[(name, part)]``. A Function never calls another's forward or
+    backward, so the parts do not overlap, except im2col / col2im, which run
+    inside the convolutions (listed as "of which")."""
+    patched = []
+
+    def timed(owner, attr, key):
+        original = owner.__dict__[attr]
+
+        def wrapper(*a, **k):
+            start = time.perf_counter()
+            try:
+                return original(*a, **k)
+            finally:
+                entry = totals.setdefault(key, [0.0, 0])
+                entry[0] += time.perf_counter() - start
+                entry[1] += 1
+
+        setattr(owner, attr, wrapper)
+        patched.append((owner, attr, original))
+
+    for cls in function_classes():
+        for part in ("forward", "backward"):
+            if part in cls.__dict__:
+                timed(cls, part, (cls.__name__, part))
+    timed(optim.Optimizer, "step", ("optimizer", "step"))
+    timed(conv, "fill_columns", ("  of which im2col", "copy"))
+    timed(conv, "col2im_matmul", ("  of which col2im", "GEMM+add"))
+    try:
+        yield totals
+    finally:
+        for owner, attr, original in reversed(patched):
+            setattr(owner, attr, original)
+
+
+def profile(name, images, args, sync):
+    """Print where the time of one training step of ``name`` goes."""
+    minigen.manual_seed(0)
+    model = models.build(name)
+    source = data.batches(images, None, model.batch_size, scale=model.scale, seed=0)
+    step = stepper(model, model.make_optimizers(), [x for _, (x, _) in zip(range(8), source)])
+    for _ in range(args.warmup):
+        step()
+    totals = {}
+    with timing_parts(totals):
+        sync()
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        sync()
+        total = (time.perf_counter() - start) / args.steps
+    per_step = lambda seconds: 1e3 * seconds / args.steps  # noqa: E731
+    rows = sorted(totals.items(), key=lambda kv: -kv[1][0])
+    counted = sum(sec for (label, _), (sec, _) in rows if not label.startswith(" "))
+    print(f"\nprofile of one {name} step, {args.steps} steps, {backend.name()} backend")
+    print(f"{'Function':<26}{'part':<10}{'ms/step':>9}{'calls/step':>11}{'share':>7}")
+    for (label, part), (sec, calls) in rows:
+        line = f"{label:<26}{part:<10}{per_step(sec):>9.2f}{calls / args.steps:>11.1f}"
+        print(line + f"{sec / args.steps / total:>7.0%}")
+    rest = total - counted / args.steps
+    print(f"{'other (Python, engine)':<36}{1e3 * rest:>9.2f}{'':>11}{rest / total:>7.0%}")
+    print(f"{'step':<36}{1e3 * total:>9.2f}")
 
 
 def main(args):
@@ -457,6 +580,9 @@ def main(args):
                 raise SystemExit("--backend cupy: PyTorch has no CUDA here; add --no-torch")
             torch_device = "cuda"
     sync = make_sync(torch_device)
+    if args.profile:
+        profile(args.profile, data.load("fashion-mnist")[0], args, sync)
+        return
     print(
         f"one training step per model (all passes, losses, optimizer updates), float32, "
         f"minigen {minigen.__version__} on {backend.name()}"

@@ -276,7 +276,8 @@ class VectorQuantizer(nn.Module):
         n, c, h, w = z_e.shape
         flat = z_e.permute(0, 2, 3, 1).reshape(n * h * w, c)
         indices = self.nearest(flat.detach())
-        z_q = self.codebook[indices]
+        one_hot = nn.functional.one_hot(indices, self.codebook.shape[0])  # as minigen.lookup
+        z_q = one_hot.to(self.codebook.dtype) @ self.codebook
         codebook_loss = ((flat.detach() - z_q) ** 2).sum() / n
         commitment_loss = ((flat - z_q.detach()) ** 2).sum() / n
         z_q_st = flat + (z_q - flat).detach()  # straight-through estimator

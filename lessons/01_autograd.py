@@ -3,35 +3,38 @@
 #
 # Every model in minigen learns by gradient descent, and every gradient comes
 # from one small engine: `minigen/autograd.py`. This lesson builds the idea up
-# by hand, then lets the engine do the same work and checks it.
+# by hand, writes a tiny engine of its own, then lets minigen's engine do the
+# same work and checks it.
 #
 # 1. a scalar example differentiated by hand with the chain rule;
-# 2. the same graph in minigen, and what `backward()` does;
-# 3. a node used twice: gradients add up along every path;
-# 4. broadcasting, and why its gradient is a sum;
-# 5. checking any gradient by finite differences (`minigen.gradcheck`).
+# 2. an autograd engine for scalars in a few dozen lines, a drawing of the
+#    order in which backward visits the graph, and a tiny fit with it;
+# 3. the same graph in minigen, the three answers side by side, and where
+#    minigen's engine does each step on arrays;
+# 4. a node used twice: gradients add up along every path;
+# 5. broadcasting, and why its gradient is a sum;
+# 6. checking any gradient by finite differences (`minigen.gradcheck`).
 #
 # Run: `python lessons/01_autograd.py` (a few seconds on 2 CPU cores).
 # Figures go to `figures/01_autograd/` (or `--out DIR`).
 
 # %%
 import argparse
+import inspect
 import math
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np  # host data for the lesson's own plots
+from _setup import parse_options  # picks a file-only matplotlib backend outside notebooks
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402  (host data for the lesson's own plots)
+import minigen as mg
 
-import minigen as mg  # noqa: E402
-
-parser = argparse.ArgumentParser(description=__doc__)
+parser = argparse.ArgumentParser(description="Lesson 01: reverse-mode automatic differentiation")
 parser.add_argument("--out", default="figures/01_autograd", help="folder for figures")
 parser.add_argument("--backend", default=None, help="numpy, cupy or strict")
 parser.add_argument("--quick", action="store_true", help="smoke run (this lesson is quick anyway)")
-args = parser.parse_args()
+args = parse_options(parser)  # a Jupyter kernel's own arguments pass
 if args.backend:
     mg.use_backend(args.backend)
 out = Path(args.out)
@@ -61,19 +64,215 @@ df_db = df_dc * a + df_dd  # two paths reach b
 print(f"by hand:   f = {f:.6f}, df/da = {df_da:.6f}, df/db = {df_db:.6f}")
 
 # %% [markdown]
-# ## 2. The same in minigen
+# ## 2. An engine for scalars, by hand
+#
+# The steps above follow a rule a program can follow. Each value remembers
+#
+# - its number (`data`) and, after backward, d(output)/d(itself) (`grad`);
+# - the values it was made from (`parents`);
+# - a closure, `backward_step`, that knows the local derivatives of the
+#   operation that made it and passes `grad` on to the parents with the chain
+#   rule: `parent.grad += local_derivative * self.grad`.
+#
+# `+=`, not `=`: a value used twice receives a contribution from each use.
+# `backward()` must call a node's `backward_step` only once its own `grad` is
+# complete, i.e. after every node that uses it. A depth-first walk that lists
+# each node after its parents gives a topological order; backward runs it in
+# reverse, from the output to the inputs.
+
+
+# %%
+class Value:
+    """A scalar that remembers how it was made, for reverse-mode differentiation."""
+
+    def __init__(self, data, parents=(), name=""):
+        self.data, self.grad = float(data), 0.0
+        self.parents, self.name = parents, name
+        self.backward_step = lambda: None  # an input passes nothing on
+
+    def __add__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data + other.data, (self, other))
+
+        def backward_step():  # d(s + o)/ds = d(s + o)/do = 1
+            self.grad += out.grad
+            other.grad += out.grad
+
+        out.backward_step = backward_step
+        return out
+
+    def __mul__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data * other.data, (self, other))
+
+        def backward_step():  # d(s * o)/ds = o, d(s * o)/do = s
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+
+        out.backward_step = backward_step
+        return out
+
+    def __sub__(self, other):
+        return self + other * -1.0
+
+    def tanh(self):
+        t = math.tanh(self.data)
+        out = Value(t, (self,))
+
+        def backward_step():  # d tanh(s)/ds = 1 - tanh(s)^2
+            self.grad += (1 - t * t) * out.grad
+
+        out.backward_step = backward_step
+        return out
+
+    def backward(self):
+        """Fill ``.grad`` of every value this one was made from; return the visiting order."""
+        order, seen = [], set()
+
+        def visit(node):  # depth first: a node is listed after all of its parents
+            if node not in seen:
+                seen.add(node)
+                for parent in node.parents:
+                    visit(parent)
+                order.append(node)
+
+        visit(self)
+        self.grad = 1.0  # d(self)/d(self)
+        order.reverse()  # now every node comes before the nodes it was made from
+        for node in order:
+            node.backward_step()
+        return order
+
+
+# %% [markdown]
+# The same expression as in section 1, f = tanh(a * b + b):
+
+# %%
+va, vb = Value(a, name="a"), Value(b, name="b")
+vc = va * vb
+vd = vc + vb
+vf = vd.tanh()
+vc.name, vd.name, vf.name = "c", "d", "f"
+order = vf.backward()
+print("backward visits:", " -> ".join(node.name for node in order))
+print(f"hand-made engine: f = {vf.data:.6f}, df/da = {va.grad:.6f}, df/db = {vb.grad:.6f}")
+
+# %% [markdown]
+# The graph, drawn: an arrow runs from each value to the value made from it
+# (the forward pass). The red number is the step at which backward calls that
+# node's `backward_step`. f comes first; b comes after both c and d, the two
+# nodes that use it, so its gradient is complete before it would pass it on.
+
+# %%
+depth = {}
+for node in reversed(order):  # parents first: a node sits one column right of its deepest parent
+    depth[node] = 1 + max((depth[p] for p in node.parents), default=-1)
+columns = {}
+for node in reversed(order):
+    columns.setdefault(depth[node], []).append(node)
+position = {
+    node: (x, (len(nodes) - 1) / 2 - i)
+    for x, nodes in columns.items()
+    for i, node in enumerate(nodes)
+}
+fig, ax = plt.subplots(figsize=(8, 3.8), dpi=100)
+for node in order:
+    for parent in node.parents:
+        (x0, _), (x1, _) = position[parent], position[node]
+        ax.annotate(
+            "",
+            xy=position[node],
+            xytext=position[parent],
+            arrowprops=dict(  # an edge that skips a column bends around the node between
+                arrowstyle="-|>", color="0.45", lw=1.5, shrinkA=27, shrinkB=27,
+                connectionstyle=f"arc3,rad={0.35 if x1 - x0 > 1 else 0}",
+            ),
+        )  # fmt: skip
+operation = {vc: "c = a * b", vd: "d = c + b", vf: "f = tanh(d)"}
+for step, node in enumerate(order, start=1):
+    x, y = position[node]
+    ax.scatter([x], [y], s=2600, color="#dbe9f6", edgecolors="#1f4e79", zorder=2)
+    ax.text(x, y + 0.08, node.name, ha="center", va="center", fontsize=12, weight="bold", zorder=3)
+    ax.text(x, y - 0.13, f"{node.data:.3f}", ha="center", va="center", fontsize=8, zorder=3)
+    ax.text(x, y + 0.4, operation.get(node, "input"), ha="center", va="center", fontsize=9)
+    ax.text(
+        x, y - 0.42, f"grad {node.grad:.3f}", ha="center", va="center", fontsize=9, color="#1f4e79"
+    )
+    ax.text(
+        x - 0.24, y + 0.18, str(step), ha="center", va="center", fontsize=10, color="white",
+        weight="bold", zorder=4, bbox=dict(boxstyle="circle,pad=0.25", fc="#c0392b", ec="none"),
+    )  # fmt: skip
+ax.set_xlim(-0.5, max(columns) + 0.5)
+ax.set_ylim(-1.05, 1.05)
+ax.axis("off")
+ax.set_title(
+    "f = tanh(a*b + b): forward along the arrows; backward visits the nodes in the red order\n"
+    "(" + " -> ".join(node.name for node in order) + ": each node after every node that uses it)",
+    fontsize=9,
+)
+fig.tight_layout()
+path = out / "graph.png"
+fig.savefig(path)
+print(f"saved {path}")
+
+# %% [markdown]
+# The engine can already train. Fit y = tanh(w * x + c) to four points made
+# with w = 1.5, c = -0.5, by plain gradient descent on the squared error: each
+# step builds the graph anew, runs backward, and moves w and c against their
+# gradients.
+
+# %%
+xs_fit = [-1.0, 0.0, 1.0, 2.0]
+ys_fit = [math.tanh(1.5 * x - 0.5) for x in xs_fit]
+w, c0 = Value(0.0), Value(0.0)
+for step in range(201):  # well under a second
+    loss = Value(0.0)
+    for x_i, y_i in zip(xs_fit, ys_fit):
+        error = (w * x_i + c0).tanh() - y_i
+        loss = loss + error * error
+    w.grad = c0.grad = 0.0  # gradients accumulate: clear them before each backward
+    loss.backward()
+    if step in (0, 10, 20, 50, 100, 200):
+        print(f"  step {step:3d}: loss {loss.data:.2e}, w = {w.data:.4f}, c = {c0.data:.4f}")
+    w.data -= 0.2 * w.grad
+    c0.data -= 0.2 * c0.grad
+
+# %% [markdown]
+# ## 3. The same in minigen
 #
 # A `Tensor` remembers the operation that made it. `f.backward()` sorts the
 # graph so each node comes after every node that uses it, then runs each
-# operation's `backward` in that order: exactly the steps above.
+# operation's `backward` in that order: exactly the steps above, and the same
+# three answers.
 
 # %%
 ta = mg.tensor(a, requires_grad=True)
 tb = mg.tensor(b, requires_grad=True)
 tf = (ta * tb + tb).tanh()
 tf.backward()
-print(f"autograd:  f = {tf.item():.6f}, df/da = {ta.grad.item():.6f}, df/db = {tb.grad.item():.6f}")
-assert abs(ta.grad.item() - df_da) < 1e-6 and abs(tb.grad.item() - df_db) < 1e-6
+rows = {
+    "by hand": (f, df_da, df_db),
+    "hand-made engine": (vf.data, va.grad, vb.grad),
+    "minigen (float32)": (tf.item(), ta.grad.item(), tb.grad.item()),
+}
+print(f"{'':18s} {'f':>10s} {'df/da':>10s} {'df/db':>10s}")
+for label, row in rows.items():
+    print(f"{label:18s} " + " ".join(f"{v:10.6f}" for v in row))
+gap = max(abs(u - v) for u, v in zip(rows["hand-made engine"], rows["minigen (float32)"]))
+print(f"largest difference, hand-made engine vs minigen: {gap:.1e} (float32 rounding)")
+assert gap < 1e-6
+
+# %% [markdown]
+# Where minigen does each step, on arrays instead of scalars
+# (`minigen/autograd.py`, the operations in `minigen/ops.py`):
+#
+# | hand-made engine | minigen |
+# |---|---|
+# | `Value.data`, `Value.grad` | `Tensor.data`, `Tensor.grad` (arrays) |
+# | `parents` and the `backward_step` closure | the `Function` that made a tensor (`tensor._ctx`): its `parents`, and `backward(grad)` returning one gradient per input, e.g. `Mul.backward`, `Tanh.backward` in ops.py |
+# | `visit`, depth first, then reversed | `_topological_order`: the same order, with an explicit stack instead of recursion (a deep network would exceed Python's recursion limit) |
+# | `parent.grad += ...` on every node | `Tensor.backward` sums the contributions in a dict keyed by node, and only leaves keep `.grad` (intermediate gradients are dropped as soon as they are used) |
+# | scalars never broadcast | `unbroadcast`: an input that broadcasting stretched gets the gradient summed over the stretched axes (section 5) |
 
 # %% [markdown]
 # Gradients *accumulate*: a second `backward()` adds to `.grad`. That is what
@@ -88,7 +287,7 @@ ta.zero_grad()
 tb.zero_grad()
 
 # %% [markdown]
-# ## 3. Paths add up: x * x + x
+# ## 4. Paths add up: x * x + x
 #
 # d/dx (x^2 + x) = 2x + 1. The graph uses x three times; backward sends a
 # gradient along each use and sums them.
@@ -100,7 +299,7 @@ print("x        =", mg.to_numpy(x.data))
 print("d/dx     =", mg.to_numpy(x.grad), " (expected 2x + 1)")
 
 # %% [markdown]
-# ## 4. Broadcasting
+# ## 5. Broadcasting
 #
 # Adding a bias b of shape (3,) to a batch X of shape (4, 3) copies b into each
 # of the 4 rows. Each copy passes the upstream gradient back to the same b, so
@@ -112,9 +311,10 @@ X = mg.tensor(np.arange(12.0).reshape(4, 3), requires_grad=True)
 bias = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
 ((X + bias) * 2.0).sum().backward()
 print("grad of bias (4 rows x 2.0 each):", mg.to_numpy(bias.grad))
+print(inspect.getsource(mg.autograd.unbroadcast))
 
 # %% [markdown]
-# ## 5. Check gradients by finite differences
+# ## 6. Check gradients by finite differences
 #
 # For any function, the central difference (L(x+h) - L(x-h)) / 2h estimates
 # dL/dx with error O(h^2). `minigen.gradcheck` compares it with autograd
@@ -152,7 +352,7 @@ fig.savefig(path)
 print(f"saved {path}")
 
 # %% [markdown]
-# ## 6. float32 stays float32
+# ## 7. float32 stays float32
 #
 # Training runs in float32: half the memory and about twice the speed of
 # float64. Under NumPy 2, `float32_array * np.sqrt(0.5)` silently becomes

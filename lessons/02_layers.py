@@ -24,17 +24,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402  (host data for the lesson's own checks and plots)
+from _setup import parse_options  # noqa: E402
 
 import minigen as mg  # noqa: E402
 from minigen import backend, data, nn, optim  # noqa: E402
+from minigen.__main__ import positive_int  # noqa: E402
 from minigen.nn import functional as F  # noqa: E402, N812 - the PyTorch idiom
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--out", default="figures/02_layers", help="folder for figures")
 parser.add_argument("--backend", default=None, help="numpy, cupy or strict")
 parser.add_argument("--quick", action="store_true", help="smoke run on tiny data (< 30 s)")
-parser.add_argument("--epochs", type=int, default=2, help="training epochs for the classifier")
-args = parser.parse_args()
+parser.add_argument("--epochs", type=positive_int, default=2, help="classifier epochs")
+args = parse_options(parser)  # a Jupyter kernel's own arguments pass
 if args.backend:
     mg.use_backend(args.backend)
 out = Path(args.out)
@@ -112,7 +114,7 @@ def my_conv2d(x, w, stride, padding):
 
 def direct_conv2d(x, w, stride, padding):
     """The definition, one output pixel at a time (slow, for checking only)."""
-    x, w = backend.to_numpy(x), backend.to_numpy(w)
+    x, w = mg.to_numpy(x), mg.to_numpy(w)
     xpad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     kh, kw = w.shape[2:]
     oh = (x.shape[2] + 2 * padding - kh) // stride + 1
@@ -130,11 +132,11 @@ ours = my_conv2d(x.data, w.data, stride=2, padding=1)
 print("output shape", ours.shape, "= (N, O, (9 + 2 - 4) // 2 + 1, ...)")
 print(
     "im2col + GEMM matches the definition:",
-    np.allclose(backend.to_numpy(ours), direct_conv2d(x, w, 2, 1)),
+    np.allclose(mg.to_numpy(ours), direct_conv2d(x, w, 2, 1)),
 )
 print(
     "... and minigen's conv2d:",
-    np.allclose(backend.to_numpy(ours), F.conv2d(x, w, stride=2, padding=1).numpy()),
+    np.allclose(mg.to_numpy(ours), F.conv2d(x, w, stride=2, padding=1).numpy()),
 )
 
 # %% [markdown]
@@ -201,7 +203,7 @@ batch = mg.tensor((rng.standard_normal((16, 3, 5, 5)) * 4 + 3).astype(np.float32
 out_train = bn(batch).numpy()
 print("train mode: per-channel mean", out_train.mean(axis=(0, 2, 3)).round(4),
       "std", out_train.std(axis=(0, 2, 3)).round(3))  # fmt: skip
-print("running mean after one batch (momentum 0.1):", backend.to_numpy(bn.running_mean).round(3))
+print("running mean after one batch (momentum 0.1):", mg.to_numpy(bn.running_mean).round(3))
 bn.eval()
 out_eval = bn(batch).numpy()
 print("eval mode uses running statistics: per-channel mean", out_eval.mean(axis=(0, 2, 3)).round(2))
@@ -218,7 +220,9 @@ print("batch_norm (training mode) gradcheck, worst error:", err)
 # `model.state_dict()` would load into the same network written in PyTorch.
 
 # %%
-images, labels = data.load("fashion-mnist", split="train")
+source = data.locate("fashion-mnist", split="train")
+images, labels = data.read(source)
+print(f"data: {len(images):,} {source.describe()}")
 test_images, test_labels = data.load("fashion-mnist", split="test")
 if args.quick:
     images, labels = images[:1000], labels[:1000]
@@ -260,8 +264,8 @@ with mg.no_grad():
     for x, y in data.batches(
         test_images, test_labels, batch_size=500, shuffle=False, drop_last=False, scale="unit"
     ):
-        predicted = backend.to_numpy(model(x).data).argmax(axis=1)
-        correct += int((predicted == backend.to_numpy(y)).sum())
+        predicted = mg.to_numpy(model(x).data).argmax(axis=1)
+        correct += int((predicted == mg.to_numpy(y)).sum())
 accuracy = correct / len(test_labels)
 print(f"test accuracy: {accuracy:.3f} on {len(test_labels)} images")
 
@@ -271,7 +275,7 @@ print(f"test accuracy: {accuracy:.3f} on {len(test_labels)} images")
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1, 1.6]})
 pixels = np.arange(1, 37).reshape(6, 6)  # numbered from 1, so padding (0) stands out
-cols = backend.to_numpy(
+cols = mg.to_numpy(
     F.im2col(backend.from_numpy(pixels[None, None].astype(np.float32)), 4, 4, 2, 1)
 )
 matrix = cols.reshape(16, 9)  # (C*kh*kw, OH*OW*N) with C = N = 1

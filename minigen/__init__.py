@@ -9,8 +9,8 @@ The pieces, in the order a learner meets them:
 """
 
 from minigen import backend, ops
-from minigen.autograd import Function, ShapeError, Tensor, is_grad_enabled, no_grad
-from minigen.backend import BackendError, manual_seed, to_numpy, use_backend
+from minigen.autograd import Function, ShapeError, Tensor, is_grad_enabled, no_grad, to_numpy
+from minigen.backend import BackendError, manual_seed, use_backend
 from minigen.gradcheck import GradcheckError, gradcheck
 from minigen.ops import (
     add,

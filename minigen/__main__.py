@@ -3,6 +3,10 @@
 python -m minigen train dcgan --epochs 5 --out runs/dcgan
 python -m minigen train dcgan --epochs 10 --resume runs/dcgan/checkpoint.npz
 python -m minigen sample runs/dcgan/checkpoint.npz --n 64 --out samples.png
+
+Every minigen error (a bad checkpoint, missing data, an unavailable backend,
+divergence, ...) ends the command with one line on stderr and exit status 1;
+a bad flag is reported by argparse, naming the flag, with exit status 2.
 """
 
 import argparse
@@ -10,7 +14,11 @@ import sys
 from pathlib import Path
 
 from minigen import backend
+from minigen.data import CLASSES
+from minigen.errors import MinigenError
 from minigen.models import MODELS, sample_images
+
+MAX_SAMPLES = 10_000  # more would be a grid nobody can read, or gigabytes of .npy
 
 EXAMPLES = """examples:
   python -m minigen train mlp-vae --epochs 10 --out runs/vae
@@ -18,6 +26,34 @@ EXAMPLES = """examples:
   python -m minigen train dcgan --epochs 8 --resume runs/dcgan/checkpoint.npz
   python -m minigen sample runs/dcgan/checkpoint.npz --n 64 --out dcgan.png
 """
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1 (argparse names the flag in its message)."""
+    return _int_at_least(text, 1, "a positive integer")
+
+
+def nonnegative_int(text):
+    """argparse type: an integer >= 0."""
+    return _int_at_least(text, 0, "an integer >= 0")
+
+
+def _int_at_least(text, low, what):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def sample_count(text):
+    """argparse type for --n: 1 to MAX_SAMPLES."""
+    value = positive_int(text)
+    if value > MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"at most {MAX_SAMPLES:,} samples, got {text!r}")
+    return value
 
 
 def parse(argv):
@@ -35,18 +71,33 @@ def parse(argv):
         description="Train a reference model; a checkpoint is written to OUT after every epoch.",
     )
     train.add_argument("model", choices=list(MODELS), metavar="MODEL", help=", ".join(MODELS))
-    train.add_argument("--epochs", type=int, default=5, help="total epochs to reach (default 5)")
-    train.add_argument("--backend", default=None, help="numpy (default), cupy (GPU) or strict")
     train.add_argument(
-        "--out", default=None, help="folder for checkpoint.npz and samples (default runs/MODEL)"
+        "--epochs", type=positive_int, default=5, help="total epochs to reach (default 5)"
+    )
+    train.add_argument(
+        "--backend", choices=backend.NAMES, default=None, help="numpy (default), cupy or strict"
+    )
+    train.add_argument(
+        "--out",
+        default=None,
+        help="folder for checkpoint.npz and samples (default runs/MODEL, or CKPT's folder "
+        "with --resume)",
     )
     train.add_argument(
         "--resume", default=None, metavar="CKPT", help="continue from this checkpoint"
     )
     train.add_argument(
-        "--dataset", default="fashion-mnist", help="fashion-mnist (default) or mnist"
+        "--overwrite",
+        action="store_true",
+        help="replace a checkpoint already in OUT (otherwise a fresh run refuses to)",
     )
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument(
+        "--dataset",
+        choices=list(CLASSES),
+        default="fashion-mnist",
+        help="fashion-mnist (default) or mnist",
+    )
+    train.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
 
     sample = commands.add_parser(
         "sample",
@@ -55,23 +106,38 @@ def parse(argv):
         "as a float32 array (N, 28, 28) in [0, 1]; anything else saves a PNG grid.",
     )
     sample.add_argument("checkpoint", metavar="CKPT", help="a checkpoint.npz written by 'train'")
-    sample.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    sample.add_argument("--n", type=sample_count, default=64, help="number of samples (default 64)")
     sample.add_argument(
         "--out", default="samples.png", help="output .png or .npy (default samples.png)"
     )
-    sample.add_argument("--backend", default=None, help="numpy (default), cupy or strict")
-    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.add_argument(
+        "--backend", choices=backend.NAMES, default=None, help="numpy (default), cupy or strict"
+    )
+    sample.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     return parser.parse_args(argv)
 
 
 def run_train(args):
     from minigen import plots, train
 
-    out = Path(args.out or f"runs/{args.model}")
+    if args.out:
+        out = Path(args.out)
+    else:
+        out = Path(args.resume).parent if args.resume else Path(f"runs/{args.model}")
+    epochs_run = []
     model, _, history = train.train(
-        args.model, args.epochs, dataset=args.dataset, seed=args.seed, out=out, resume=args.resume
+        args.model,
+        args.epochs,
+        dataset=args.dataset,
+        seed=args.seed,
+        out=out,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        on_epoch_end=lambda model, epoch, history: epochs_run.append(epoch),
     )
-    print(f"checkpoint: {out / 'checkpoint.npz'}")
+    if not epochs_run:  # resumed at an epoch already reached: train said so, nothing written
+        return
+    print(f"checkpoint: {out / train.CHECKPOINT} (epoch {epochs_run[-1] + 1})")
     print("losses: " + ", ".join(f"{k} {v[-1]:.4g}" for k, v in history.items()))
     plots.loss_curves(history, out / "losses.png", title=args.model)
     grid = plots.image_grid(sample_images(model, 64), out / "samples.png", value_range=(0, 1))
@@ -84,6 +150,11 @@ def run_sample(args):
     backend.manual_seed(args.seed)
     model, _, meta = train.load(args.checkpoint)
     images = sample_images(model, args.n)
+    if not backend.host.isfinite(images).all():
+        raise train.DivergenceError(
+            f"{args.checkpoint}: the {meta['model']} made NaN or infinite pixels, so nothing "
+            "was written. Use an earlier checkpoint or train again."
+        )
     out = Path(args.out)
     if out.suffix == ".npy":
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -101,8 +172,9 @@ def main(argv=None):
         if args.backend:
             backend.use_backend(args.backend)
         {"train": run_train, "sample": run_sample}[args.command](args)
-    except (backend.BackendError, OSError, ValueError, RuntimeError) as e:
-        print(f"minigen: error: {e}", file=sys.stderr)
+    except (MinigenError, OSError, ValueError) as e:
+        message = " ".join(str(e).split())  # always one line
+        print(f"minigen: error: {message}", file=sys.stderr)
         return 1
     return 0
 

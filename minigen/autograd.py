@@ -22,9 +22,10 @@ Inside ``with no_grad():`` operations record nothing.
 import numbers
 
 from minigen import backend
+from minigen.errors import MinigenError
 
 
-class ShapeError(ValueError):
+class ShapeError(MinigenError, ValueError):
     """An operation was given inputs whose shapes do not fit together."""
 
 
@@ -115,6 +116,8 @@ class Tensor:
             if g is None:
                 continue
             if node._ctx is None:  # a leaf: keep the gradient
+                if 0 in g.strides:  # a broadcast view: in-place updates would hit every element
+                    g = g.copy()
                 node.grad = g if node.grad is None else node.grad + g
                 continue
             ctx = node._ctx
@@ -226,6 +229,11 @@ class Tensor:
         return ops.clip(self, low, high)
 
 
+def to_numpy(x):
+    """A host NumPy copy of a Tensor's values, or of an array's (backend.to_numpy)."""
+    return backend.to_numpy(x.data if isinstance(x, Tensor) else x)
+
+
 class Function:
     """One differentiable operation: ``forward`` on arrays, ``backward`` on gradients.
 
@@ -282,8 +290,22 @@ def _as_tensors(inputs):
             # also integer and bool constants: int64 + float32 would give float64
             tensors.append(Tensor(x.astype(dtype)))
         else:
-            tensors.append(Tensor(x if hasattr(x, "dtype") else backend.asarray(x, dtype)))
+            given = x
+            if not hasattr(x, "dtype"):  # Python lists (and tuples) work as arrays do
+                x = backend.xp().asarray(x) if isinstance(x, (list, tuple)) else x
+            if getattr(x, "dtype", None) is None or x.dtype.kind not in "fiub":
+                raise TypeError(
+                    f"cannot use {given!r} ({type(given).__name__}) as a tensor operand; use "
+                    "a number, a list of numbers, an array or a Tensor"
+                )
+            tensors.append(Tensor(x.astype(dtype) if x.dtype != dtype else x))
     return tensors
+
+
+def as_tensor(x):
+    """``x`` as a Tensor: a Tensor itself, or numbers, lists and arrays wrapped
+    as ``_as_tensors`` wraps operands (float32 unless an array says otherwise)."""
+    return x if isinstance(x, Tensor) else _as_tensors([x])[0]
 
 
 def unbroadcast(grad, shape):

@@ -15,6 +15,7 @@ steps it would have taken without the interruption.
 """
 
 import math
+import numbers
 
 from minigen import backend
 from minigen.autograd import Tensor
@@ -43,6 +44,7 @@ class Optimizer:
                 )
         self.params = params
         self.state = {}  # parameter index -> dict of that parameter's state
+        self._buffers = {}  # dtype -> one scratch array, as long as the largest parameter
 
     def zero_grad(self):
         """Clear the gradient of every parameter (set ``.grad`` to None)."""
@@ -63,6 +65,16 @@ class Optimizer:
 
     def update(self, p, grad, state):
         raise NotImplementedError
+
+    def scratch(self, p):
+        """A scratch array of p's shape and dtype, reused by every parameter and
+        every step: an update writes its temporaries there (``out=``) instead of
+        allocating fresh arrays at every step."""
+        buffer = self._buffers.get(p.dtype)
+        if buffer is None or buffer.size < p.size:
+            size = max(q.size for q in self.params if q.dtype == p.dtype)
+            buffer = self._buffers[p.dtype] = backend.xp().empty(size, dtype=p.dtype)
+        return buffer[: p.size].reshape(p.shape)
 
     # ------------------------------------------------------------- state dicts
 
@@ -127,6 +139,17 @@ class Optimizer:
         }
 
 
+def check_hyperparameters(owner, **values):
+    """Each value (or each item of a tuple of them) is a finite real number >= 0,
+    or a ValueError naming it: lr=nan or lr="0.001" must not train silently."""
+    for name, value in values.items():
+        for v in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise ValueError(f"{owner}: {name} must be a number, got {value!r}")
+            if not math.isfinite(v) or v < 0:
+                raise ValueError(f"{owner}: {name} must be finite and >= 0, got {value!r}")
+
+
 def _number(value):
     """A Python number from a number or a 0-d array (as read back from .npz)."""
     if hasattr(value, "shape"):
@@ -155,11 +178,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
         super().__init__(params)
-        if lr < 0 or momentum < 0 or weight_decay < 0:
-            raise ValueError(
-                f"SGD: lr, momentum and weight_decay must be >= 0, got {lr}, {momentum}, "
-                f"{weight_decay}"
-            )
+        check_hyperparameters("SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.state_names = ("momentum_buffer",) if momentum else ()
 
@@ -176,7 +195,8 @@ class SGD(Optimizer):
             buf *= self.momentum
             buf += grad
             grad = buf
-        p.data -= self.lr * grad
+        step = backend.xp().multiply(grad, self.lr, out=self.scratch(p))
+        p.data -= step
 
 
 class Adam(Optimizer):
@@ -199,10 +219,7 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params)
         beta1, beta2 = betas
-        if lr < 0 or eps < 0 or weight_decay < 0:
-            raise ValueError(
-                f"Adam: lr, eps and weight_decay must be >= 0, got {lr}, {eps}, {weight_decay}"
-            )
+        check_hyperparameters("Adam", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
         if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
             raise ValueError(f"Adam: betas must lie in [0, 1), got {betas}")
         self.lr, self.beta1, self.beta2 = lr, beta1, beta2
@@ -217,21 +234,27 @@ class Adam(Optimizer):
         return {"step": 0, "exp_avg": xp.zeros_like(p.data), "exp_avg_sq": xp.zeros_like(p.data)}
 
     def update(self, p, grad, state):
-        b1, b2 = self.beta1, self.beta2
+        """Twelve passes over p's size, all in place or into one scratch array.
+
+        With c2 = sqrt(1 - beta2^t) the step is rewritten as
+        lr c2 / (1 - beta1^t) * m / (sqrt(v) + eps c2), the same number, so
+        that sqrt(v) needs no division of its own.
+        """
+        xp, b1, b2 = backend.xp(), self.beta1, self.beta2
         if self.weight_decay:
             grad = grad + self.weight_decay * p.data
-        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m, v, tmp = state["exp_avg"], state["exp_avg_sq"], self.scratch(p)
         m *= b1
-        m += (1 - b1) * grad
+        m += xp.multiply(grad, 1 - b1, out=tmp)
         v *= b2
-        v += (1 - b2) * (grad * grad)
+        xp.multiply(grad, 1 - b2, out=tmp)
+        v += xp.multiply(tmp, grad, out=tmp)
         state["step"] = t = state["step"] + 1
-        step_size = self.lr / (1 - b1**t)  # Python floats: the arrays stay float32
-        denom = backend.xp().sqrt(v)
-        denom /= math.sqrt(1 - b2**t)
-        denom += self.eps
-        update = m / denom
-        update *= step_size
+        c2 = math.sqrt(1 - b2**t)  # Python floats: the arrays stay float32
+        denom = xp.sqrt(v, out=tmp)
+        denom += self.eps * c2
+        update = xp.divide(m, denom, out=tmp)
+        update *= self.lr * c2 / (1 - b1**t)
         p.data -= update
 
 

@@ -8,7 +8,7 @@
 - ``latent_scatter``: 2-D codes coloured by class;
 - ``manifold_grid``: an n x n grid decoded from a 2-D latent lattice.
 
-Each takes host or device arrays (or Tensors; copied with backend.to_numpy),
+Each takes host or device arrays (or Tensors; copied with minigen.to_numpy),
 writes one PNG to ``path`` (its folder is created) and returns the path.
 Headless: figures are drawn by the Agg canvas directly, never through
 pyplot, so nothing opens a window or changes the backend of a notebook.
@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from minigen import backend
+from minigen.autograd import to_numpy
 
 np = backend.host
 
@@ -78,7 +79,7 @@ def interpolation(strips, path, value_range=(0, 1)):
             )
         a = np.stack(rows)
     else:
-        a = backend.to_numpy(strips)
+        a = to_numpy(strips)
         if a.ndim not in (4, 5):
             raise ValueError(
                 f"interpolation: expected (rows, steps, H, W) or (rows, steps, C, H, W), "
@@ -100,9 +101,9 @@ def manifold_grid(images, path, n, value_range=(0, 1)):
 def _as_images(images, who):
     """Host float32 (N, H, W) or (N, H, W, 3) from any accepted layout."""
     if isinstance(images, (list, tuple)):
-        a = np.stack([backend.to_numpy(x) for x in images])
+        a = np.stack([to_numpy(x) for x in images])
     else:
-        a = backend.to_numpy(images)
+        a = to_numpy(images)
     if a.ndim == 2:
         a = a[None]  # one image
     if a.ndim == 4 and a.shape[1] == 1:
@@ -199,7 +200,7 @@ def epoch_curves(history, path, ylabel, title=None, logy=False):
 
 def latent_scatter(z, labels, path, class_names=None):
     """2-D latent codes z (N, 2) as points, coloured by class label (N,)."""
-    z = backend.to_numpy(z)
+    z = to_numpy(z)
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(
             f"latent_scatter: z must have shape (N, 2), got {z.shape}; "
@@ -210,7 +211,7 @@ def latent_scatter(z, labels, path, class_names=None):
     if labels is None:
         ax.scatter(z[:, 0], z[:, 1], s=4, alpha=0.6)
     else:
-        labels = backend.to_numpy(labels).astype(np.int64)
+        labels = to_numpy(labels).astype(np.int64)
         if labels.shape != (len(z),):
             raise ValueError(
                 f"latent_scatter: labels must have shape ({len(z)},), got {labels.shape}"
@@ -230,7 +231,7 @@ def latent_scatter(z, labels, path, class_names=None):
 
 def _number(v):
     """A float from a Python number, 0-d array (host or device) or Tensor."""
-    return float(v) if isinstance(v, (int, float)) else float(backend.to_numpy(v))
+    return float(v) if isinstance(v, (int, float)) else float(to_numpy(v))
 
 
 def _figure(width, height):

@@ -11,13 +11,42 @@ optimizers)`` in minigen/models/); this module runs the steps over epochs:
 A checkpoint holds everything the next epoch depends on, so resuming from
 epoch k gives bit-for-bit the parameters of a run that never stopped (on the
 same backend).
+
+Nothing is lost: a fresh run refuses to replace a checkpoint it did not
+write (``overwrite=True`` to allow it), the output folder is checked before
+the first step, and a loss that becomes NaN or infinite stops training at
+once with ``DivergenceError`` (the check reuses the per-step ``float`` of the
+losses, so it costs no extra device sync). No checkpoint holding NaN or inf
+is ever written or loaded.
 """
 
+import math
+import numbers
+import tempfile
 from pathlib import Path
 
 from minigen import backend, checkpoint, data
-from minigen.models import build
+from minigen.errors import MinigenError
+from minigen.models import MODELS, build
 from minigen.progress import progress
+
+CHECKPOINT = "checkpoint.npz"
+MAX_SIZE = 1 << 16  # the largest integer option (a layer size) a checkpoint may ask for
+# what load() needs from a checkpoint, as "/"-paths into its tree
+SECTIONS = (
+    "meta/model",
+    "meta/options",
+    "meta/epoch",
+    "meta/seed",
+    "meta/history",
+    "meta/rng",
+    "model",
+    "optim",
+)
+
+
+class DivergenceError(MinigenError, FloatingPointError):
+    """Training produced a NaN or infinite loss or weight; nothing was saved."""
 
 
 def train(
@@ -31,6 +60,7 @@ def train(
     images=None,
     on_epoch_end=None,
     quiet=False,
+    overwrite=False,
     **options,
 ):
     """Train model ``name`` (see ``minigen.models.MODELS``, or a model instance) for
@@ -38,21 +68,43 @@ def train(
 
     ``images`` (host uint8 (N, 28, 28)) overrides the dataset, e.g. a small
     slice for a quick run. ``out``: folder for ``checkpoint.npz`` after every
-    epoch. ``resume``: a checkpoint to continue from (its model and options
-    win). ``on_epoch_end(model, epoch, history)`` runs after each epoch.
-    Returns (model, optimizers, history); history maps each loss to its
-    per-step values.
+    epoch; a checkpoint already there is only replaced when it is ``resume``
+    itself or ``overwrite`` is True. ``resume``: a checkpoint of model
+    ``name`` to continue from (its options win). ``on_epoch_end(model,
+    epoch, history)`` runs after each epoch. Returns (model, optimizers,
+    history); history maps each loss to its per-step values. Raises
+    DivergenceError when a loss becomes NaN or infinite.
     """
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise ValueError(f"train: epochs must be a positive integer, got {epochs!r}")
     if resume is not None:
-        model, optimizers, state = load(resume)
+        model, optimizers, state = load(resume, name)
         start, history, seed = state["epoch"], state["history"], state["seed"]
     else:
         backend.manual_seed(seed)
         model = build(name, **options) if isinstance(name, str) else name
         optimizers = model.make_optimizers()
         start, history = 0, {}
+    target = None if out is None else Path(out) / CHECKPOINT
+    if target is not None:  # before the data (maybe a download) and before the first step
+        check_out(target, resume, overwrite)
+    if start >= epochs:
+        if not quiet:
+            print(
+                f"{model.name}: {resume} is already at epoch {start}, and {epochs} epoch(s) were "
+                "asked for: nothing to do. Ask for more epochs to train further."
+            )
+        return model, optimizers, history
     if images is None:
-        images, _ = data.load(dataset, split="train")
+        src = data.locate(dataset, split="train")
+        images, _ = data.read(src)
+        if not quiet:
+            print(f"data: {len(images):,} {src.describe()}")
+    if len(images) < model.batch_size:
+        raise data.DataError(
+            f"{model.name} trains on batches of {model.batch_size} images, but only "
+            f"{len(images)} were given: not one step. Pass at least {model.batch_size} images."
+        )
 
     for epoch in range(start, epochs):
         model.train()
@@ -62,21 +114,81 @@ def train(
         total = data.num_batches(len(images), model.batch_size, drop_last=True)
         desc = f"{model.name} epoch {epoch + 1}/{epochs}"
         bar = progress(steps, total=total, desc=desc, **({"disable": True} if quiet else {}))
-        for x, _ in bar:
+        for step, (x, _) in enumerate(bar, 1):
             losses = model.train_step(x, optimizers)
+            # float() is what history needs anyway; the finiteness test adds no device sync
+            losses = {key: float(value) for key, value in losses.items()}
+            if not all(math.isfinite(v) for v in losses.values()):
+                bar.close()
+                raise DivergenceError(
+                    f"{model.name} diverged at epoch {epoch + 1}, step {step}: "
+                    + ", ".join(f"{k} {v:.4g}" for k, v in losses.items())
+                    + f". {_kept(target, epoch)} Lower the learning rate or change the seed."
+                )
             for key, value in losses.items():
-                history.setdefault(key, []).append(float(value))
+                history.setdefault(key, []).append(value)
             bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
         bar.close()
-        if out is not None:
-            save(Path(out) / "checkpoint.npz", model, optimizers, epoch + 1, history, seed)
+        if target is not None:
+            save(target, model, optimizers, epoch + 1, history, seed)
         if on_epoch_end is not None:
             on_epoch_end(model, epoch, history)
     return model, optimizers, history
 
 
+def _kept(target, epoch):
+    """What a failed epoch left on disk, for the error message."""
+    if target is None:
+        return "No checkpoint was written."
+    if epoch == 0 or not target.is_file():
+        return f"No checkpoint was written to {target}."
+    return f"Nothing was written: {target} still holds epoch {epoch}."
+
+
+def check_out(target, resume=None, overwrite=False):
+    """Refuse to replace a checkpoint by a fresh run; check the folder is writable.
+
+    Replacing ``target`` is fine when it is the ``resume`` checkpoint itself
+    (training goes on from it) or when ``overwrite`` is True.
+    """
+    continuing = resume is not None and Path(resume).resolve() == target.resolve()
+    if target.exists() and not (continuing or overwrite):
+        raise checkpoint.CheckpointError(
+            f"{target} already exists and this run would replace it. Continue it with "
+            f"--resume {target} (resume=), keep it by picking another --out, or replace it "
+            "with --overwrite (overwrite=True)."
+        )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=target.parent):
+            pass
+    except OSError as e:
+        raise checkpoint.CheckpointError(
+            f"cannot write checkpoints to {target.parent} ({e.strerror or e}). Pick another "
+            "--out (out=), a folder you can write."
+        ) from e
+
+
 def save(path, model, optimizers, epoch, history, seed):
-    """Write model, optimizer and RNG state, history and options, atomically."""
+    """Write model, optimizer and RNG state, history and options, atomically.
+
+    Refuses (DivergenceError) to write weights or optimizer state that hold
+    NaN or inf, so a diverged run never replaces the last good checkpoint.
+    """
+    state = model.state_dict()
+    optim_state = {key: opt.state_dict() for key, opt in optimizers.items()}
+    arrays = [a for a in state.values() if a.dtype.kind == "f"]
+    arrays += [a for sd in optim_state.values() for a in sd.values() if backend.is_array(a)]
+    xp = backend.xp()
+    finite = xp.asarray(True)
+    for a in arrays:
+        finite = finite & xp.isfinite(a).all()
+    if not bool(backend.to_numpy(finite)):  # one sync per checkpoint
+        raise DivergenceError(
+            f"{model.name}: after epoch {epoch} some weights or optimizer state are NaN or "
+            f"infinite, so {path} was not written. {_kept(Path(path), epoch - 1)} Lower the "
+            "learning rate or change the seed."
+        )
     return checkpoint.save(
         path,
         {
@@ -88,8 +200,8 @@ def save(path, model, optimizers, epoch, history, seed):
                 "history": history,
                 "rng": backend.get_rng_state(),
             },
-            "model": model.state_dict(),
-            "optim": {key: opt.state_dict() for key, opt in optimizers.items()},
+            "model": state,
+            "optim": optim_state,
         },
     )
 
@@ -97,19 +209,125 @@ def save(path, model, optimizers, epoch, history, seed):
 def load(path, name=None):
     """Rebuild (model, optimizers, meta) from a checkpoint and restore the RNG.
 
-    ``name``, when given, must match the checkpoint's model (a clear error
-    otherwise).
+    ``name``, when given, must match the checkpoint's model. Everything is
+    checked before it is used (CheckpointError naming the entry otherwise):
+    every section is there, epoch, seed and options have the right types and
+    ranges, and the weights and optimizer state are finite numbers.
     """
     tree = checkpoint.load(path)
-    meta = tree.get("meta")
-    if meta is None or "model" not in meta:
-        raise checkpoint.CheckpointError(f"{path} is not a minigen training checkpoint")
-    if name is not None and meta["model"] != name:
-        raise checkpoint.CheckpointError(f"{path} holds a {meta['model']!r} model, not {name!r}")
-    model = build(meta["model"], **meta["options"])
-    model.load_state_dict(tree["model"])
-    optimizers = model.make_optimizers()
-    for key, opt in optimizers.items():
-        opt.load_state_dict(tree["optim"][key])
-    backend.set_rng_state(meta["rng"])
+    meta = check_meta(path, tree, name)
+    model_name, options = meta["model"], meta["options"]
+    check_arrays(path, tree)
+    try:
+        model = build(model_name, **options)
+    except (TypeError, ValueError, MemoryError) as e:
+        raise checkpoint.CheckpointError(
+            f"{path}: meta/options {options} do not build a {model_name} ({e}). The "
+            "checkpoint was edited or written by another version of minigen."
+        ) from e
+    try:
+        model.load_state_dict(tree["model"])
+        optimizers = model.make_optimizers()
+        missing = [key for key in optimizers if key not in tree["optim"]]
+        if missing:
+            raise ValueError(f"optim/{missing[0]} is missing")
+        for key, opt in optimizers.items():
+            opt.load_state_dict(tree["optim"][key])
+    except (TypeError, ValueError) as e:  # StateDictError is a ValueError
+        raise checkpoint.CheckpointError(
+            f"{path}: the saved state does not fit a {model_name} built with its options: {e}"
+        ) from e
+    try:
+        backend.set_rng_state(meta["rng"])
+    except (TypeError, ValueError, KeyError) as e:
+        raise checkpoint.CheckpointError(
+            f"{path}: meta/rng is not the state of a NumPy random generator ({e})"
+        ) from e
     return model, optimizers, meta
+
+
+def check_meta(path, tree, name=None):
+    """The checkpoint's meta section, after checking every entry load() uses."""
+
+    def fail(what):
+        raise checkpoint.CheckpointError(f"{path}: {what}")
+
+    for section in SECTIONS:
+        node = tree
+        for part in section.split("/"):
+            if not isinstance(node, dict) or part not in node:
+                fail(
+                    f"{section} is missing, so this is not a complete minigen training "
+                    "checkpoint (it was edited, or written by something else). Use a "
+                    "checkpoint.npz that `python -m minigen train` wrote."
+                )
+            node = node[part]
+    meta = tree["meta"]
+    model_name = meta["model"]
+    if not isinstance(model_name, str) or model_name not in MODELS:
+        fail(f"meta/model is {model_name!r}, not one of {', '.join(MODELS)}")
+    if name is not None and model_name != name:
+        fail(
+            f"it holds a {model_name!r} model, not {name!r}. Resume it as {model_name!r}, "
+            f"or train {name!r} afresh with another --out."
+        )
+    for key in ("epoch", "seed"):
+        value = meta[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            fail(f"meta/{key} is {value!r}, not a non-negative integer")
+    options = meta["options"]
+    if not isinstance(options, dict):
+        fail(f"meta/options is {options!r}, not a dict of options")
+    for key, value in options.items():
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if isinstance(v, bool) or v is None or isinstance(v, str):
+                continue
+            if isinstance(v, int) and 0 <= v <= MAX_SIZE:
+                continue
+            if isinstance(v, float) and math.isfinite(v):
+                continue
+            fail(
+                f"meta/options/{key} is {value!r}: options are strings, booleans, finite "
+                f"numbers and integers up to {MAX_SIZE}"
+            )
+    history = meta["history"]
+    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+        fail("meta/history is not a dict of loss lists")
+    if not isinstance(meta["rng"], dict):
+        fail("meta/rng is not the state of a NumPy random generator")
+    return meta
+
+
+def check_arrays(path, tree):
+    """Every weight and optimizer entry is a finite number or array of numbers."""
+
+    def leaves(node, prefix):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                yield from leaves(value, f"{prefix}{key}/")
+            else:
+                yield f"{prefix}{key}", value
+
+    for section in ("model", "optim"):
+        if not isinstance(tree[section], dict):
+            raise checkpoint.CheckpointError(f"{path}: {section} is not a section of arrays")
+        for name, value in leaves(tree[section], f"{section}/"):
+            if hasattr(value, "dtype"):
+                numeric = value.dtype.kind in "biuf"
+                good = numeric and (value.dtype.kind != "f" or backend.host.isfinite(value).all())
+                problem = "holds NaN or inf"
+            else:  # a hyperparameter or step count, stored as JSON
+                numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+                good = numeric and math.isfinite(value) and value >= 0
+                problem = f"is {value!r}, not a finite number >= 0"
+            if not numeric:
+                raise checkpoint.CheckpointError(
+                    f"{path}: {name} is {getattr(value, 'dtype', type(value).__name__)}, not "
+                    "numbers. The checkpoint was edited or damaged; use another one."
+                )
+            if not good:
+                raise checkpoint.CheckpointError(
+                    f"{path}: {name} {problem}: it comes from training that diverged, or was "
+                    "edited. Use an earlier checkpoint or train again."
+                )

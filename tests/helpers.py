@@ -20,7 +20,7 @@ def t(array, requires_grad=True):
 
 def host(x):
     """A host NumPy copy of a Tensor or backend array."""
-    return backend.to_numpy(x)
+    return minigen.to_numpy(x)
 
 
 def shapes(min_dims=0, max_dims=3, min_side=1, max_side=3):

@@ -1,8 +1,9 @@
 """The backend switch, the strict CuPy stand-in, random numbers and transfers.
 
-The strict backend exists to catch one class of bug without a GPU: a host
-NumPy array mixed into device math, or a device array silently turned into a
-NumPy one. These tests make sure it really refuses both, as CuPy does.
+The strict backend exists to catch, without a GPU, what would fail on CuPy: a
+host NumPy array mixed into device math, a device array silently turned into a
+NumPy one. Each CuPy behaviour it models has its own test, with its source, in
+test_strict_cupy_api.py; the real CuPy wheel is checked in test_cupy_wheel.py.
 """
 
 import os
@@ -62,10 +63,13 @@ def test_env_var_picks_the_backend_at_import():
     assert result.stdout.strip() == "numpy"
 
 
-def test_env_var_with_unknown_name_fails_at_import_with_a_clear_error():
-    result = _import_in_subprocess("tpu")
+def test_env_var_with_unknown_name_fails_at_first_use_with_a_clear_error():
+    """Import works, so use_backend (e.g. --backend) can still win; any array use fails."""
+    result = _import_in_subprocess("tpu", "import minigen; minigen.tensor([1.0])")
     assert result.returncode != 0
-    assert "BackendError" in result.stderr and "'tpu'" in result.stderr
+    assert "BackendError: MINIGEN_BACKEND=tpu: unknown backend 'tpu'" in result.stderr
+    code = "import minigen; minigen.use_backend('numpy'); print(minigen.tensor([1.0]).data)"
+    assert _import_in_subprocess("tpu", code).stdout.strip() == "[1.]"
 
 
 # --------------------------------------------------------------------- cupy
@@ -79,15 +83,24 @@ def test_cupy_not_installed(monkeypatch):
         minigen.use_backend("cupy")
     message = str(info.value)
     assert "cupy" in message.lower() and "not installed" in message
-    assert "pip install cupy-cuda12x" in message
+    assert "pip install 'cupy-cuda12x[ctk]'" in message
     assert backend.name() == before  # a failed switch changes nothing
 
 
-def _fake_cupy(get_device_count):
+def _fake_cupy(get_device_count, broken=None):
+    """A module shaped like CuPy over NumPy; ``broken`` names a function that fails
+    as a missing CUDA library makes it fail."""
     cupy = types.ModuleType("cupy")
     cupy.cuda = types.SimpleNamespace(
         runtime=types.SimpleNamespace(getDeviceCount=get_device_count)
     )
+    cupy.ndarray, cupy.asarray, cupy.asnumpy, cupy.exp = np.ndarray, np.asarray, np.asarray, np.exp
+    if broken:
+
+        def fail(*args, **kwargs):
+            raise RuntimeError(broken)
+
+        setattr(cupy, broken.split(":")[0], fail)
     return cupy
 
 
@@ -108,35 +121,53 @@ def test_cupy_installed_but_cuda_broken(monkeypatch):
         minigen.use_backend("cupy")
 
 
-def test_real_cupy_unavailable_here():
-    """On a machine without CuPy the real import path gives the install hint."""
+@pytest.mark.parametrize(
+    "broken",
+    ["exp: libnvrtc.so.12: cannot open shared object file", "asnumpy: cudaErrorLaunchFailure"],
+)
+def test_cupy_smoke_computation_failure_is_one_backend_error(monkeypatch, broken):
+    """A GPU is found but a kernel cannot compile or run: one BackendError at the switch,
+    naming the error and the wheel with CUDA's libraries, not a failure at the first layer."""
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(lambda: 1, broken=broken))
+    before = backend.name()
+    with pytest.raises(minigen.BackendError) as info:
+        minigen.use_backend("cupy")
+    message = str(info.value)
+    assert broken.split(": ", 1)[1] in message and "cupy-cuda12x[ctk]" in message
+    assert backend.name() == before
+
+
+def test_cupy_smoke_computation_wrong_numbers(monkeypatch):
+    cupy = _fake_cupy(lambda: 1)
+    cupy.exp = lambda a: a  # a broken kernel: runs, gives wrong values
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    with pytest.raises(minigen.BackendError, match="wrong numbers"):
+        minigen.use_backend("cupy")
+
+
+def test_cupy_switch_after_a_passing_smoke_computation(monkeypatch):
+    cupy = _fake_cupy(lambda: 1)
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    minigen.use_backend("cupy")
+    assert backend.name() == "cupy" and backend.xp() is cupy
+
+
+def test_real_cupy_without_a_gpu_here():
+    """The real import path, where no GPU can be used: the install hint without CuPy,
+    a CUDA error with CuPy installed (the wheel imports without a GPU)."""
     try:
-        import cupy  # noqa: F401
+        import cupy
     except ImportError:
-        pass
-    else:
-        pytest.skip("CuPy is installed here")
-    with pytest.raises(minigen.BackendError, match="pip install cupy"):
+        with pytest.raises(minigen.BackendError, match="pip install 'cupy-cuda12x"):
+            minigen.use_backend("cupy")
+        return
+    if cupy.is_available():
+        pytest.skip("a GPU is usable here; tools/gpu_check.py covers that case")
+    with pytest.raises(minigen.BackendError, match="CUDA failed|no GPU"):
         minigen.use_backend("cupy")
 
 
 # ------------------------------------------------------------------- strict
-
-
-def test_strict_refuses_implicit_conversion_to_numpy(strict):
-    x = backend.randn(3)
-    with pytest.raises(TypeError, match="to_numpy"):
-        np.asarray(x)
-    with pytest.raises(TypeError):
-        np.array(x)
-    with pytest.raises(TypeError):
-        np.exp(x)  # a NumPy ufunc on a device array
-    with pytest.raises(AttributeError):
-        _ = x.__array_interface__  # no back door through the array protocols
-    with pytest.raises(TypeError):
-        import pickle
-
-        pickle.dumps(x)
 
 
 @pytest.mark.parametrize(
@@ -151,8 +182,6 @@ def test_strict_refuses_implicit_conversion_to_numpy(strict):
         lambda d, h: h.reshape(1, 3) @ d,
         lambda d, h: _strict.add(d, h),
         lambda d, h: _strict.concatenate([d, h]),
-        lambda d, h: d.__setitem__(slice(None), h),
-        lambda d, h: d[h > 0],
     ],
 )
 def test_strict_refuses_mixing_with_numpy_arrays(strict, mix):
@@ -160,17 +189,6 @@ def test_strict_refuses_mixing_with_numpy_arrays(strict, mix):
     h = np.ones(3, dtype=np.float32)
     with pytest.raises(TypeError, match="numpy|NumPy"):
         mix(d, h)
-
-
-def test_strict_allows_scalars_and_explicit_transfers(strict):
-    d = backend.from_numpy(np.array([1.0, 2.0], dtype=np.float32))
-    y = d * 2.0 + np.float32(1.0) - 3
-    assert isinstance(y, _strict.ndarray) and y.dtype == np.float32
-    assert float(y.sum()) == 2.0 and y.sum().item() == 2.0
-    assert isinstance(y.sum(), _strict.ndarray)  # reductions give 0-d arrays, as CuPy does
-    assert isinstance(d.real, _strict.ndarray)  # attributes do not leak host arrays
-    np.testing.assert_array_equal(y.get(), [0.0, 2.0])
-    assert isinstance(backend.to_numpy(y), np.ndarray)
 
 
 def test_strict_catches_a_function_that_mixes_in_a_host_array(strict):
@@ -195,19 +213,12 @@ def test_strict_in_place_updates_keep_the_array(strict):
     q = p
     p += backend.ones(3)
     p *= 3.0
+    p -= 1.0
+    p /= 2.0
     assert p is q
-    np.testing.assert_array_equal(host(p), [3.0, 3.0, 3.0])
+    np.testing.assert_array_equal(host(p), [1.0, 1.0, 1.0])
     with pytest.raises(TypeError):
         p -= np.ones(3)
-
-
-def test_strict_add_at_and_namespaces(strict):
-    xp = backend.xp()
-    out = xp.zeros(3)
-    xp.add.at(out, backend.from_numpy(np.array([0, 0, 2])), xp.ones(3))
-    np.testing.assert_array_equal(host(out), [2.0, 0.0, 1.0])
-    assert isinstance(xp.linalg.norm(xp.ones(4)), _strict.ndarray)
-    assert xp.float32 is np.float32
 
 
 # ------------------------------------------------------- transfers and dtypes
@@ -219,11 +230,81 @@ def test_to_numpy_round_trip(dtype):
     d = backend.from_numpy(a)
     assert backend.is_array(d) and d.dtype == dtype
     back = backend.to_numpy(d)
-    assert isinstance(back, np.ndarray)
+    assert isinstance(back, np.ndarray) and back.dtype == dtype
     np.testing.assert_array_equal(back, a)
     np.testing.assert_array_equal(minigen.to_numpy(minigen.Tensor(d)), a)  # Tensors too
-    back[0, 0] = 99  # a copy on device backends; either way the data came back
     assert backend.from_numpy(a, dtype=np.float32).dtype == np.float32
+
+
+def test_to_numpy_of_a_device_array_is_a_copy(strict):
+    """Values equal, and no memory shared with the device buffer: writing the host
+    copy leaves the device array as it was."""
+    minigen.manual_seed(5)
+    expected = np.random.default_rng(5).standard_normal(3, dtype=np.float32)
+    x = backend.randn(3)
+    h = backend.to_numpy(x)
+    assert type(h) is np.ndarray and h.dtype == np.float32
+    np.testing.assert_array_equal(h, expected)
+    h[:] = 0.0
+    np.testing.assert_array_equal(backend.to_numpy(x), expected)
+    assert backend.to_numpy(x) is not backend.to_numpy(x)  # a fresh copy each time
+
+
+def test_to_numpy_reads_values_not_the_data_pointer(strict):
+    """``x.data`` of a device array is its pointer (CuPy's MemoryPointer); the old
+    ``getattr(x, "data", x)`` turned that into a 0-d object array."""
+    x = backend.from_numpy(np.array([1.5, 2.5], dtype=np.float32))
+    assert np.asarray(x.data).dtype == object
+    assert backend.to_numpy(x).dtype == np.float32
+
+
+def test_to_numpy_of_host_data():
+    a = np.arange(3.0)
+    assert backend.to_numpy(a) is a  # a NumPy array is returned as is
+    np.testing.assert_array_equal(backend.to_numpy([1, 2]), [1, 2])
+    assert backend.to_numpy(2.5) == 2.5
+
+
+def test_checkpoint_round_trip_on_the_strict_backend(strict, tmp_path):
+    """A model's state saved from device arrays and loaded back: the file holds host
+    arrays (no pickled pointers) and restores the same values."""
+    from minigen import checkpoint, nn
+
+    model = nn.Linear(3, 2)
+    state = {"model": model.state_dict(), "step": 7, "options": {}}
+    path = checkpoint.save(tmp_path / "c.npz", state)
+    with np.load(path, allow_pickle=False) as f:
+        assert f["model/weight"].dtype == np.float32
+    loaded = checkpoint.load(path)
+    assert loaded["step"] == 7 and loaded["options"] == {}  # conv-vae's options are empty
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(loaded["model"][name], host(value))
+    restored = nn.Linear(3, 2)
+    restored.load_state_dict({k: backend.from_numpy(v) for k, v in loaded["model"].items()})
+    for name, value in restored.state_dict().items():
+        assert backend.is_array(value)
+        np.testing.assert_array_equal(host(value), host(model.state_dict()[name]))
+
+
+def test_tests_host_helper_copies_like_to_numpy(strict):
+    x = backend.randn(2)
+    h = host(minigen.Tensor(x))
+    assert type(h) is np.ndarray
+    np.testing.assert_array_equal(h, backend.to_numpy(x))
+
+
+# ------------------------------------------------------------ same numbers
+
+
+def test_leaf_gradients_are_never_broadcast_views(strict):
+    """sum() sends back a broadcast view (zero strides); kept as a leaf's .grad, an
+    in-place update on CuPy (or the stand-in, whose views are writable as CuPy's)
+    would write one value to every element."""
+    x = t(np.array([1.0, 2.0, 3.0]))
+    x.sum().backward()
+    assert 0 not in x.grad.strides
+    x.grad[0] = 5.0  # an in-place update touches one element only
+    np.testing.assert_array_equal(host(x.grad), [5.0, 1.0, 1.0])
 
 
 def test_asarray_defaults():
@@ -273,3 +354,16 @@ def test_rng_state_round_trip():
     first = host(backend.randn(3))
     backend.set_rng_state(state)
     np.testing.assert_array_equal(host(backend.randn(3)), first)
+
+
+def test_to_floats_reads_device_scalars_and_numbers_together():
+    xp = backend.xp()
+    values = {
+        "a": xp.asarray(1.5, dtype=np.float32),
+        "b": 2,
+        "c": xp.ones((1,), dtype=np.float32) * 3,
+        "d": xp.asarray([0.25], dtype=np.float32).sum(),
+    }
+    out = backend.to_floats(values)
+    assert out == {"a": 1.5, "b": 2.0, "c": 3.0, "d": 0.25}
+    assert list(out) == ["a", "b", "c", "d"] and all(type(v) is float for v in out.values())

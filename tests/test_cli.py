@@ -1,13 +1,19 @@
 """The command line: help, training with checkpoints, sampling, clear errors."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from minigen import train
 from minigen.__main__ import main
+from minigen.data import write_idx
+from minigen.models import MODELS, build
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args):
@@ -59,15 +65,7 @@ def test_unavailable_backend_is_a_clear_error(tmp_path, capsys):
 
 def test_train_then_resume_from_the_command_line(tmp_path, monkeypatch):
     """`train` on a small data folder (MINIGEN_DATA), then `--resume` to a later epoch."""
-    from minigen.data import write_idx
-
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 256), ("t10k", 64)):
-        write_idx(
-            tmp_path / f"{prefix}-images-idx3-ubyte",
-            (rng.random((n, 28, 28)) * 255).astype(np.uint8),
-        )
-        write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n).astype(np.uint8))
+    write_data(tmp_path / "fashion-mnist", 256)
     monkeypatch.setenv("MINIGEN_DATA", str(tmp_path))
     out = tmp_path / "run"
     assert main(["train", "mlp-vae", "--epochs", "1", "--out", str(out)]) == 0
@@ -89,3 +87,49 @@ def test_train_then_resume_from_the_command_line(tmp_path, monkeypatch):
     model, _, meta = train.load(out / "checkpoint.npz")
     assert meta["epoch"] == 2 and len(meta["history"]["loss"]) == 2 * (256 // 128)
     assert (out / "samples.png").is_file() and (out / "losses.png").is_file()
+
+
+def write_data(folder, n_train, n_test=64):
+    """A fake Fashion-MNIST in ``folder`` (MINIGEN_DATA/fashion-mnist/)."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(
+            folder / f"{prefix}-images-idx3-ubyte",
+            (rng.random((n, 28, 28)) * 255).astype(np.uint8),
+        )
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n).astype(np.uint8))
+
+
+QUICK = ("mlp-vae", "vq-vae")  # ~10 s each on 2 busy cores; the other four together ~60 s
+
+
+@pytest.mark.parametrize(
+    "name", [n if n in QUICK else pytest.param(n, marks=pytest.mark.slow) for n in MODELS]
+)
+def test_every_model_trains_samples_and_resumes_from_the_command_line(name, tmp_path):
+    """One epoch on a slice of one batch (a single step), sample it, resume it to epoch 2."""
+    batch_size = build(name).batch_size
+    write_data(tmp_path / "data" / "fashion-mnist", batch_size)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MINIGEN_DATA": str(tmp_path / "data")}
+    env.update(MINIGEN_PROGRESS="0", MPLBACKEND="Agg")
+
+    def cli(*args):
+        result = subprocess.run(
+            [sys.executable, "-m", "minigen", *args],
+            capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    out = cli("train", name, "--epochs", "1", "--out", "run")
+    assert f"data: {batch_size} Fashion-MNIST train images from" in out
+    assert "checkpoint: run/checkpoint.npz (epoch 1)" in out
+    out = cli("sample", "run/checkpoint.npz", "--n", "3", "--out", "s.npy")
+    assert f"wrote 3 samples of {name}" in out
+    samples = np.load(tmp_path / "s.npy")
+    assert samples.shape == (3, 28, 28) and np.isfinite(samples).all()
+    out = cli("train", name, "--epochs", "2", "--resume", "run/checkpoint.npz")
+    assert "checkpoint: run/checkpoint.npz (epoch 2)" in out
+    _, _, meta = train.load(tmp_path / "run" / "checkpoint.npz", name)
+    assert meta["epoch"] == 2 and all(len(v) == 2 for v in meta["history"].values())

@@ -204,3 +204,57 @@ def test_conv_matches_pytorch():
         *(torch.tensor(a) for a in (x, wt, b)), stride=2, padding=1, output_padding=1
     )
     np.testing.assert_allclose(host(ours), theirs.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data(), setup=conv_setups(max_side=6))
+def test_col2im_matmul_is_col2im_of_the_product(data, setup):
+    """The per-offset form gives what the column matrix gives: col2im(W2^T @ g2)."""
+    n, c, o, h, w, k, s, p, _ = setup
+    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    weight = backend.from_numpy(data.draw(arrays((o, c, k, k)), label="weight"))
+    g2 = backend.from_numpy(data.draw(arrays((o, oh * ow * n)), label="g2"))
+    shape = (c, k, k, oh, ow, n)
+    expected = col2im((weight.reshape(o, -1).T @ g2).reshape(shape), h, w, s, p)
+    got = F.col2im_matmul(weight, g2, shape, h, w, s, p)
+    np.testing.assert_allclose(host(got), host(expected), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_im2col_and_col2im_agree_for_any_number_of_copy_threads(threads, monkeypatch):
+    """Split by channels (C >= threads) or by batch (one channel), the copies give
+    the same columns and images as a single thread does."""
+    from minigen.nn import conv
+
+    rng = np.random.default_rng(0)
+    for shape in [(4, 3, 7, 6), (5, 1, 6, 6)]:
+        x = backend.from_numpy(rng.standard_normal(shape))
+        monkeypatch.setattr(conv, "COPY_THREADS", 1)
+        cols1 = host(im2col(x, 3, 3, 2, 1))
+        back1 = host(col2im(backend.from_numpy(cols1), shape[2], shape[3], 2, 1))
+        monkeypatch.setattr(conv, "COPY_THREADS", threads)
+        cols = host(im2col(x, 3, 3, 2, 1))
+        np.testing.assert_array_equal(cols, cols1)
+        back = host(col2im(backend.from_numpy(cols1), shape[2], shape[3], 2, 1))
+        np.testing.assert_allclose(back, back1, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("depth", [1, 5])
+def test_conv_by_blocks_of_kernel_rows_gives_the_same_values_and_gradients(depth, monkeypatch):
+    """With BLOCK_DEPTH small the columns come in several blocks of kernel rows
+    (as for 64 channels); values and gradients stay those of the definition."""
+    from minigen.nn import conv
+
+    monkeypatch.setattr(conv, "BLOCK_DEPTH", depth)
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((2, 2, 6, 5)), rng.standard_normal((3, 2, 3, 3)), rng.random(3)
+    y = F.conv2d(t(x), t(w), t(b), 2, 1)
+    np.testing.assert_allclose(host(y), direct_conv2d(x, w, b, 2, 1), rtol=1e-10, atol=1e-10)
+    minigen.gradcheck(lambda *a: F.conv2d(*a, stride=2, padding=1), t(x), t(w), t(b))
+    wt = rng.standard_normal((2, 3, 3, 3))
+    y = F.conv_transpose2d(t(x), t(wt), t(b), 2, 1, 1)
+    expected = direct_conv_transpose2d(x, wt, b, 2, 1, 1)
+    np.testing.assert_allclose(host(y), expected, rtol=1e-10, atol=1e-10)
+    minigen.gradcheck(
+        lambda *a: F.conv_transpose2d(*a, stride=2, padding=1, output_padding=1), t(x), t(wt), t(b)
+    )

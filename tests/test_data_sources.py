@@ -46,7 +46,7 @@ def make_split(directory, n, split="train", gz=True, prefix=""):
 
 def test_order_root_env_system_cache(tmp_path, monkeypatch):
     root = make_split(tmp_path / "root", 2)
-    env = make_split(tmp_path / "env", 3)
+    env = make_split(tmp_path / "env" / "fashion-mnist", 3).parent
     system = make_split(tmp_path / "system", 4)
     make_split(sources.cache_dir() / "fashion-mnist", 5)
     monkeypatch.setenv("MINIGEN_DATA", str(env))
@@ -61,12 +61,13 @@ def test_order_root_env_system_cache(tmp_path, monkeypatch):
     assert locate("fashion-mnist").kind == "cache" and len(load("fashion-mnist")[0]) == 5
 
 
-def test_env_prefers_the_dataset_subfolder(tmp_path, monkeypatch):
-    make_split(tmp_path / "data", 3)  # flat: would be taken for either dataset
+def test_env_reads_only_the_dataset_subfolder(tmp_path, monkeypatch):
+    make_split(tmp_path / "data", 3)  # flat: serves no dataset
     make_split(tmp_path / "data" / "mnist", 7)
     monkeypatch.setenv("MINIGEN_DATA", str(tmp_path / "data"))
     assert len(load("mnist")[0]) == 7
-    assert len(load("fashion-mnist")[0]) == 3
+    with pytest.raises(DataError, match=r"MINIGEN_DATA.*fashion-mnist/train-images.*move them"):
+        load("fashion-mnist")
 
 
 def test_plain_files_and_test_split(tmp_path):
@@ -77,9 +78,9 @@ def test_plain_files_and_test_split(tmp_path):
 
 
 def test_a_half_pair_is_not_a_source(tmp_path, monkeypatch):
-    env = make_split(tmp_path / "env", 3)
-    (env / "train-labels-idx1-ubyte.gz").unlink()
-    monkeypatch.setenv("MINIGEN_DATA", str(env))
+    system = make_split(tmp_path / "system", 3)
+    (system / "train-labels-idx1-ubyte.gz").unlink()
+    monkeypatch.setitem(sources.SYSTEM_DIRS, "fashion-mnist", [system])
     assert locate("fashion-mnist", download=False).kind == "subset"
 
 

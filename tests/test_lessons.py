@@ -18,6 +18,8 @@ def test_all_nine_lessons_are_here():
 def test_quick_run(lesson, tmp_path):
     root = Path(__file__).parent.parent
     env = {**os.environ, "MPLBACKEND": "Agg", "MINIGEN_PROGRESS": "0"}
+    # this checkout's minigen, whether or not one is installed
+    env["PYTHONPATH"] = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
     result = subprocess.run(
         [sys.executable, str(root / "lessons" / lesson), "--quick", "--out", str(tmp_path)],
         capture_output=True,

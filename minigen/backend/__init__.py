@@ -11,27 +11,34 @@ Three backends:
 
 - ``"numpy"``: arrays in host memory (the default).
 - ``"cupy"``: arrays on an NVIDIA GPU through CuPy.
-- ``"strict"``: NumPy underneath, but as strict as CuPy about mixing: its
-  arrays refuse implicit conversion to NumPy and refuse arithmetic with plain
-  NumPy arrays (``TypeError``). Running the test suite under it proves the
-  library never mixes host and device arrays, without needing a GPU.
+- ``"strict"``: NumPy underneath, shaped from the real CuPy wheel's API
+  (``strict.py``): it offers only CuPy's names, refuses what CuPy refuses
+  (implicit conversion to NumPy, host arrays mixed into device math) and
+  behaves as CuPy where CuPy differs from NumPy. Running the test suite under
+  it proves the library would run on CuPy, without needing a GPU.
+
+Crossing between host and device is always explicit: ``from_numpy`` up,
+``to_numpy`` down.
 
 Pick one with ``minigen.use_backend(name)`` or the environment variable
 ``MINIGEN_BACKEND`` (read at import).
 """
 
+import numbers
 import os
+import sys
 
 import numpy as _np
 
 from minigen.backend import strict as _strict
+from minigen.errors import MinigenError
 
 DEFAULT_DTYPE = _np.float32
 host = _np  # NumPy, for host-side work only: files, plots, checks on the CPU
 NAMES = ("numpy", "cupy", "strict")
 
 
-class BackendError(RuntimeError):
+class BackendError(MinigenError, RuntimeError):
     """A backend was asked for that cannot run here."""
 
 
@@ -43,9 +50,9 @@ def _load_cupy():
         import cupy
     except ImportError as e:
         raise BackendError(
-            "backend 'cupy' needs CuPy, which is not installed. Install the wheel "
-            "that matches your CUDA, e.g. `pip install cupy-cuda12x` for CUDA 12 "
-            "(see README, 'GPU'), or use backend 'numpy'."
+            "backend 'cupy' needs CuPy, which is not installed. Install it with its CUDA "
+            "libraries: `pip install 'cupy-cuda12x[ctk]'` for CUDA 12 (or minigen's `gpu` "
+            "extra; see README, 'GPU'), or use backend 'numpy'."
         ) from e
     try:
         n = cupy.cuda.runtime.getDeviceCount()
@@ -56,7 +63,30 @@ def _load_cupy():
         ) from e
     if n == 0:
         raise BackendError("backend 'cupy': CuPy found no GPU. Use backend 'numpy'.")
+    _smoke_test(cupy)
     return cupy
+
+
+def _smoke_test(cupy):
+    """An elementwise op, a matrix product and a copy back: each needs a CUDA library
+    (NVRTC compiles the kernel, cuBLAS runs the product), so a missing one shows here
+    and not at the first layer."""
+    try:
+        a = cupy.asarray(_np.arange(6, dtype=_np.float32).reshape(2, 3))
+        got = cupy.asnumpy(cupy.exp(a) @ a.T)
+    except Exception as e:
+        raise BackendError(
+            f"backend 'cupy': CuPy sees a GPU but a first computation failed "
+            f"({type(e).__name__}: {e}). The plain CuPy wheel needs cuBLAS and NVRTC from "
+            "a CUDA toolkit: install `pip install 'cupy-cuda12x[ctk]'` (minigen's `gpu` "
+            "extra), or use backend 'numpy'."
+        ) from e
+    h = _np.arange(6, dtype=_np.float32).reshape(2, 3)
+    if not _np.allclose(got, _np.exp(h) @ h.T, rtol=1e-4):
+        raise BackendError(
+            "backend 'cupy': a first computation on the GPU gave wrong numbers; "
+            "check the CUDA installation, or use backend 'numpy'."
+        )
 
 
 def use_backend(name):
@@ -157,13 +187,43 @@ def ones(shape, dtype=DEFAULT_DTYPE):
 
 
 def to_numpy(x):
-    """Copy an array (or Tensor) to host memory as a NumPy array, for plots and files."""
-    x = getattr(x, "data", x)
+    """Copy an array to host memory as a NumPy array, for plots and files.
+
+    A NumPy array is returned as is; a device array (CuPy's or the strict
+    stand-in's) is copied with ``.get()``; numbers and lists go through
+    ``np.asarray``. No duck typing: ``.data`` of a CuPy array is a device
+    pointer, not its values. For a Tensor use ``minigen.to_numpy`` (autograd.py),
+    which hands its array here.
+    """
     if isinstance(x, _np.ndarray):
         return x
-    if hasattr(x, "get"):  # cupy.ndarray and the strict stand-in
+    if isinstance(x, device_array_types()):
         return x.get()
-    return _np.asarray(x)
+    if isinstance(x, (numbers.Number, _np.generic, list, tuple)):
+        return _np.asarray(x)
+    raise TypeError(
+        f"to_numpy: cannot copy a {type(x).__name__} to the host; pass an array, "
+        "or use minigen.to_numpy(tensor) for a Tensor"
+    )
+
+
+def device_array_types():
+    """The device array classes that exist here: the stand-in's, and CuPy's once imported."""
+    cupy = sys.modules.get("cupy")
+    cupy_ndarray = getattr(cupy, "ndarray", None)
+    return (_strict.ndarray,) if cupy_ndarray is None else (_strict.ndarray, cupy_ndarray)
+
+
+def to_floats(values):
+    """{name: one-element array or number} -> {name: float}, with one
+    device-to-host copy for all of them: on a GPU each separate ``.item()``
+    waits for the device, so a training step reads its losses once, at its end."""
+    on_device = [k for k, v in values.items() if is_array(v)]
+    out = {k: float(v) for k, v in values.items() if k not in on_device}  # host numbers
+    if on_device:
+        stacked = _state["xp"].stack([values[k].reshape(()) for k in on_device])
+        out.update(zip(on_device, to_numpy(stacked).tolist()))
+    return {k: out[k] for k in values}
 
 
 def from_numpy(a, dtype=None):
@@ -171,9 +231,25 @@ def from_numpy(a, dtype=None):
     return _state["xp"].asarray(a, dtype=dtype)
 
 
+class _Unavailable:
+    """Stands in for the array module of a backend that MINIGEN_BACKEND asked for but
+    that cannot run: any use raises the BackendError, so ``use_backend`` (e.g. from
+    ``--backend``) can still choose another one first."""
+
+    def __init__(self, error):
+        self.error = error
+
+    def __getattr__(self, attr):
+        raise self.error
+
+
 def set_default_from_env():
     requested = os.environ.get("MINIGEN_BACKEND", "numpy").strip().lower() or "numpy"
-    use_backend(requested)
+    try:
+        use_backend(requested)
+    except BackendError as e:
+        error = BackendError(f"MINIGEN_BACKEND={requested}: {e}")
+        _state.update(name=requested, xp=_Unavailable(error))
 
 
 set_default_from_env()

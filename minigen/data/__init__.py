@@ -13,7 +13,7 @@
 
 from minigen.data.batches import batches, num_batches, scale_pixels, unit_batches
 from minigen.data.idx import DataError, read_idx, write_idx
-from minigen.data.sources import CLASSES, DownloadError, cache_dir, load, locate
+from minigen.data.sources import CLASSES, DownloadError, cache_dir, load, locate, read
 
 __all__ = [
     "CLASSES",
@@ -24,6 +24,7 @@ __all__ = [
     "load",
     "locate",
     "num_batches",
+    "read",
     "read_idx",
     "scale_pixels",
     "unit_batches",

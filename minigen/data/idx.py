@@ -15,11 +15,13 @@ Everything here runs on the host: the result is a NumPy array.
 """
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
 
 from minigen import backend
+from minigen.errors import MinigenError
 
 np = backend.host
 
@@ -36,7 +38,7 @@ _CODES = {dt.newbyteorder("=") if dt.itemsize > 1 else dt: code for code, dt in 
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-class DataError(OSError):
+class DataError(MinigenError, OSError):
     """A data file is missing, damaged or not what it claims to be.
 
     The message names the file, what failed, and what the user can do.
@@ -67,7 +69,7 @@ def read_idx(path):
         raise DataError(f"{path}: truncated inside the IDX header. {_REDO}")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = _DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: sizes cannot overflow
     got = len(raw) - header
     if got != expected:
         what = "truncated" if got < expected else "longer than its header says"

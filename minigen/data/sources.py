@@ -4,7 +4,10 @@
 labels) in these places, in order, and reads the first complete pair:
 
 1. ``root=``, a directory the caller names (then nothing else is tried);
-2. ``$MINIGEN_DATA``, a directory (its ``<name>/`` subfolder first);
+2. ``$MINIGEN_DATA/<name>/``, when ``MINIGEN_DATA`` is set (then nothing else
+   is tried either: a missing folder or file is a DataError naming it, and
+   files directly in ``$MINIGEN_DATA`` serve no dataset, so ``mnist`` never
+   reads Fashion-MNIST files);
 3. the system's copy: Debian's ``dataset-fashion-mnist`` package installs the
    official files in ``/usr/share/datasets/fashion-mnist``;
 4. the user cache, ``$MINIGEN_CACHE/<name>`` (default ``~/.cache/minigen``);
@@ -108,9 +111,9 @@ TIMEOUT = 10.0  # seconds to connect, and between two packets of a download
 _HOW_TO_GET = {
     "fashion-mnist": "`apt install dataset-fashion-mnist`, connect to the network once "
     "(minigen downloads and caches the files), or put the four files in a folder and "
-    "pass root= or set MINIGEN_DATA",
+    "pass root=, or put them in MINIGEN_DATA/fashion-mnist/",
     "mnist": "connect to the network once (minigen downloads and caches the files), "
-    "or put the four files in a folder and pass root= or set MINIGEN_DATA",
+    "or put the four files in a folder and pass root=, or put them in MINIGEN_DATA/mnist/",
 }
 _announced = set()
 
@@ -123,6 +126,15 @@ class Source:
     images: Path
     labels: Path
     note: str = ""
+    name: str = "fashion-mnist"
+    split: str = "train"
+
+    def describe(self):
+        """Where the images came from, for a line such as "data: 6,000 <describe()>"."""
+        what = f"{TITLES[self.name]} {self.split} images"
+        if self.kind == "subset":
+            return f"{what} from the subset shipped with minigen ({self.images.parent})"
+        return f"{what} from {self.images.parent}"
 
 
 class DownloadError(DataError):
@@ -149,8 +161,12 @@ def load(name, split="train", root=None, download=True):
     Returns images uint8 (N, 28, 28) and labels int64 (N,).
     See the module docstring for where the files are looked for.
     """
-    name, split = _check_name(name, split)
-    src = locate(name, split, root=root, download=download)
+    return read(locate(name, split, root=root, download=download))
+
+
+def read(src):
+    """Images and labels from a Source found by ``locate``, checked as ``load`` does."""
+    name, split = src.name, src.split
     images, labels = read_idx(src.images), read_idx(src.labels)
     _check_pair(src, images, labels)
     if src.kind == "subset" and (name, split) not in _announced:
@@ -175,21 +191,23 @@ def locate(name, split="train", root=None, download=True):
                 f"{_wanted(split)}, also in {Path(root) / name}). Put them there, or "
                 "leave root=None to let minigen look in its usual places."
             )
-        return Source("root", *found)
-    places = []
+        return Source("root", *found, name=name, split=split)
     env = os.environ.get("MINIGEN_DATA")
     if env:
-        places.append(("env", Path(env).expanduser()))
-    places += [("system", d) for d in SYSTEM_DIRS.get(name, [])]
+        return Source(
+            "env", *_find_in_env(Path(env).expanduser(), name, split), name=name, split=split
+        )
+    places = [("system", d) for d in SYSTEM_DIRS.get(name, [])]
     places.append(("cache", cache_dir() / name))
     for kind, directory in places:
-        found = _find_in(directory, name, split, subfolder=kind == "env")
+        found = _find_pair(directory, split)
         if found is not None:
-            return Source(kind, *found)
+            return Source(kind, *found, name=name, split=split)
     note = ""
     if download:
         try:
-            return Source("download", *fetch(name, split, cache_dir() / name))
+            found = fetch(name, split, cache_dir() / name)
+            return Source("download", *found, name=name, split=split)
         except DownloadError as e:
             if not e.offline:
                 raise
@@ -197,7 +215,7 @@ def locate(name, split="train", root=None, download=True):
     if name in SHIPPED:
         found = _find_pair(SHIPPED_DIR, split, prefix=SHIPPED[name])
         if found is not None:
-            return Source("subset", *found, note=note)
+            return Source("subset", *found, note=note, name=name, split=split)
         raise DataError(f"{SHIPPED_DIR}: the shipped subset is missing; reinstall minigen.")
     looked = ", ".join(str(d) for _, d in places)
     why = "the download site cannot be reached" if download else "download=False"
@@ -220,10 +238,32 @@ def _wanted(split):
     return " and ".join(f"{f}[.gz]" for f in FILES[split])
 
 
-def _find_in(directory, name, split, subfolder=True):
+def _find_in_env(env, name, split):
+    """The pair in ``$MINIGEN_DATA/<name>/``, or a DataError naming what is missing."""
+    folder = env / name
+    found = _find_pair(folder, split)
+    if found is not None:
+        return found
+    if not env.is_dir():
+        problem = f"MINIGEN_DATA is set to {env}, which is not a folder"
+    else:
+        missing = next(
+            f
+            for f in FILES[split]
+            if not any((folder / f"{f}{gz}").is_file() for gz in ("", ".gz"))
+        )
+        problem = f"MINIGEN_DATA is set, but {folder / missing}[.gz] does not exist"
+        if _find_pair(env, split) is not None:
+            problem += f" (files directly in {env} serve no dataset: move them into {folder})"
+    raise DataError(
+        f"{problem}. With MINIGEN_DATA set, minigen reads {TITLES[name]} only from "
+        f"MINIGEN_DATA/{name}/: put {_wanted(split)} there, or unset MINIGEN_DATA."
+    )
+
+
+def _find_in(directory, name, split):
     """The pair in ``directory/name`` or, failing that, ``directory`` itself."""
-    candidates = [directory / name, directory] if subfolder else [directory]
-    for d in candidates:
+    for d in (directory / name, directory):
         found = _find_pair(d, split)
         if found is not None:
             return found

@@ -210,6 +210,7 @@ class GAN(GenerativeModel):
         d_loss = discriminator_loss(self.discriminator(x), self.discriminator(fake.detach()))
         d_loss.backward()
         d_opt.step()
+        d_loss = d_loss.data  # D's graph is done with: free it before G's pass
 
         g_opt.zero_grad()
         self.discriminator.requires_grad_(False)  # gradients through D, not for D
@@ -219,4 +220,4 @@ class GAN(GenerativeModel):
         g_opt.step()
         if self.ema is not None:
             self.update_average()
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+        return backend.to_floats({"d_loss": d_loss, "g_loss": g_loss.data})

@@ -146,4 +146,4 @@ class VAE(GenerativeModel):
         losses = self.losses(x)
         losses["loss"].backward()
         opt.step()
-        return {key: value.item() for key, value in losses.items()}
+        return backend.to_floats({key: value.data for key, value in losses.items()})

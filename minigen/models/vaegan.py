@@ -114,6 +114,7 @@ class VAEGAN(GenerativeModel):
         d_loss.backward()
         if d_loss.item() > self.margin:  # equilibrium: pause D while it wins clearly
             optimizers["dis"].step()
+        d_loss = d_loss.data  # free D's graph before the passes below
 
         # Encoder: KL + L_feat.  Decoder: gamma * L_feat + GAN loss. D's passes
         # are made fresh, after its update; each image goes through D's body
@@ -136,4 +137,6 @@ class VAEGAN(GenerativeModel):
         dis.requires_grad_(True)
         optimizers["enc"].step()
         optimizers["dec"].step()
-        return {"d_loss": d_loss.item(), "gan": gan.item(), "feat": feat.item(), "kl": kl.item()}
+        return backend.to_floats(
+            {"d_loss": d_loss, "gan": gan.data, "feat": feat.data, "kl": kl.data}
+        )

@@ -49,11 +49,23 @@ class VectorQuantizer(nn.Module):
         d = (flat * flat).sum(axis=1, keepdims=True) - 2 * flat @ e.T + (e * e).sum(axis=1)
         return d.argmin(axis=1)
 
+    def lookup(self, indices):
+        """The codes at ``indices`` (M,) as a one-hot (M, K) matrix times the codebook (K, D).
+
+        Same values as ``codebook[indices]``; the codebook's gradient is then
+        one_hot.T @ grad, a matrix product that sums each code's rows in a fixed
+        order. Indexing would scatter it with ``add.at``, which CuPy runs with
+        atomic adds in no set order: float sums that differ from run to run.
+        """
+        k = self.codebook.shape[0]
+        one_hot = indices[:, None] == backend.xp().arange(k)
+        return Tensor(one_hot.astype(self.codebook.dtype)) @ self.codebook
+
     def forward(self, z_e):
         n, c, h, w = z_e.shape
         flat = z_e.permute(0, 2, 3, 1).reshape(n * h * w, c)
         indices = self.nearest(flat.data)
-        z_q = self.codebook[indices]
+        z_q = self.lookup(indices)
         codebook_loss = ((flat.detach() - z_q) ** 2).sum() / n
         commitment_loss = ((flat - z_q.detach()) ** 2).sum() / n
         z_q_st = flat + (z_q - flat).detach()  # forward: z_q; backward: identity to z_e
@@ -167,9 +179,12 @@ class VQVAE(GenerativeModel):
         restarted = 0
         if self.quantizer.restart_dead:
             restarted = self.quantizer.restart_dead_codes(indices, z_e)
-        return {
-            "loss": losses["loss"].item(),
-            "rec": losses["rec"].item(),
-            "vq": losses["codebook"].item() + losses["commitment"].item(),
-            "restarted": restarted,
-        }
+        vq = losses["codebook"].data + losses["commitment"].data
+        return backend.to_floats(
+            {
+                "loss": losses["loss"].data,
+                "rec": losses["rec"].data,
+                "vq": vq,
+                "restarted": restarted,
+            }
+        )

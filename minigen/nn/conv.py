@@ -25,22 +25,25 @@ Outputs are (N, O, OH, OW) views of an (O, OH, OW, N) array; the next
 layer's im2col reads them in that order.
 
 Backward of conv2d: dW = g @ cols^T and dcols = W^T @ g, then col2im(dcols)
-gives dx. A transposed convolution is exactly the adjoint of conv2d (its
-forward is conv2d's dx, its backward is conv2d's forward), so it reuses
-the same two helpers with the roles swapped.
+gives dx. The column matrix is kh*kw/s^2 times the input, so the layers
+never hold all of it: ``conv_gemms`` makes it a block of kernel rows at a time
+(the GEMMs of the blocks add up to the GEMM of the whole), and
+``col2im_matmul`` adds W_block^T @ g into the image block by block.
+A transposed convolution is exactly the adjoint of conv2d (its forward is
+conv2d's dx, its backward is conv2d's forward), so it reuses the same two
+helpers with the roles swapped.
 
 Sizes, as PyTorch: conv2d OH = (H + 2p - kh) // s + 1;
 conv_transpose2d OH = (H - 1) s - 2p + kh + output_padding.
 """
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
 from minigen import backend
 from minigen.autograd import Function, ShapeError, Tensor
 from minigen.nn import init
-from minigen.nn.module import Module, Parameter
-
-
-def _xp():
-    return backend.xp()
+from minigen.nn.module import Module, Parameter, check_sizes
 
 
 def conv_output_size(size, kernel, stride=1, padding=0):
@@ -55,6 +58,68 @@ def conv_transpose_output_size(size, kernel, stride=1, padding=0, output_padding
 
 # --------------------------------------------------------------- im2col, col2im
 
+# Copies and adds split over this many threads on the NumPy backend. NumPy
+# releases the GIL inside them, so two threads can keep two cores busy where
+# a single copy runs on one (what PyTorch's kernels do with their threads).
+# Elsewhere (CuPy, strict) one call does it all.
+COPY_THREADS = 2
+
+
+@functools.cache
+def _copy_pool():
+    return ThreadPoolExecutor(COPY_THREADS, thread_name_prefix="minigen-copy")
+
+
+def _in_parts(work, c, n):
+    """Run ``work(part)`` over index tuples that split a (C, ..., N) array:
+    by channels, or by batch when there is a single channel. Parts never
+    overlap, so the threads write disjoint memory."""
+    parts = COPY_THREADS if backend.name() == "numpy" else 1
+    axis, size = ((), c) if c >= parts else ((Ellipsis,), n)
+    if parts < 2 or size < parts:
+        work((slice(None),))
+        return
+    bounds = [size * k // parts for k in range(parts + 1)]
+    jobs = [axis + (slice(lo, hi),) for lo, hi in zip(bounds, bounds[1:])]
+    for done in [_copy_pool().submit(work, part) for part in jobs]:
+        done.result()  # re-raises an error of the thread here
+
+
+def _offset_index(i, j, stride, oh, ow):
+    """x_pad[index] (x_pad laid out (C, H, W, N)) are the inputs that meet
+    weight (i, j): a strided (C, OH, OW, N) slice."""
+    s = stride
+    return (slice(None), slice(i, i + s * oh, s), slice(j, j + s * ow, s))
+
+
+def _padded(x, padding):
+    """x (N, C, H, W) as (C, H + 2p, W + 2p, N), zero-padded; a view when p = 0
+    and x is already laid out that way (the output of the layer before)."""
+    n, c, h, w = x.shape
+    p = padding
+    if p == 0:
+        return backend.xp().ascontiguousarray(x.transpose(1, 2, 3, 0))
+    xpad = backend.xp().zeros((c, h + 2 * p, w + 2 * p, n), dtype=x.dtype)
+
+    def work(part):
+        xpad[part][:, p : p + h, p : p + w] = x.transpose(1, 2, 3, 0)[part]
+
+    _in_parts(work, c, n)
+    return xpad
+
+
+def fill_columns(cols, xpad, rows, stride):
+    """cols[:, r, j] = the (C, OH, OW, N) slice of xpad that meets weight
+    (rows[r], j): the im2col copies of the kernel rows ``rows``."""
+    c, _, kw, oh, ow, n = cols.shape
+
+    def work(part):
+        for r, i in enumerate(rows):
+            for j in range(kw):
+                cols[part][:, r, j] = xpad[part][_offset_index(i, j, stride, oh, ow)]
+
+    _in_parts(work, c, n)
+
 
 def im2col(x, kh, kw, stride=1, padding=0):
     """Patches of x (N, C, H, W) as a (C, kh, kw, OH, OW, N) array.
@@ -63,29 +128,124 @@ def im2col(x, kh, kw, stride=1, padding=0):
     (C*kh*kw, OH*OW*N) for the GEMM. One strided-slice copy per kernel offset.
     """
     n, c, h, w = x.shape
-    s, p = stride, padding
-    oh, ow = conv_output_size(h, kh, s, p), conv_output_size(w, kw, s, p)
-    # Pad once, in the (C, H, W, N) order of the columns, so that each slice
-    # below is read in the order it is written.
-    xpad = _xp().zeros((c, h + 2 * p, w + 2 * p, n), dtype=x.dtype)
-    xpad[:, p : p + h, p : p + w] = x.transpose(1, 2, 3, 0)
-    cols = _xp().empty((c, kh, kw, oh, ow, n), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, i, j] = xpad[:, i : i + s * oh : s, j : j + s * ow : s]
+    oh, ow = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
+    xpad = _padded(x, padding)
+    if kh == kw == stride == 1:  # a 1x1 convolution: the columns are the input itself
+        return xpad.reshape(c, 1, 1, oh, ow, n)
+    cols = backend.xp().empty((c, kh, kw, oh, ow, n), dtype=x.dtype)
+    fill_columns(cols, xpad, range(kh), stride)
     return cols
+
+
+# The smallest GEMM depth worth splitting the columns for: blocks of kernel
+# rows hold at least this many rows of the column matrix (or all of them).
+BLOCK_DEPTH = 256
+
+
+def _row_blocks(c, kh, kw):
+    """(first, last + 1) kernel rows per block: C*kw*rows >= BLOCK_DEPTH, so that
+    the block GEMMs stay deep enough to run at full speed."""
+    rows = min(kh, -(-BLOCK_DEPTH // (c * kw)))
+    return [(i, min(i + rows, kh)) for i in range(0, kh, rows)]
+
+
+def column_blocks(x, kh, kw, stride=1, padding=0):
+    """im2col a block of kernel rows at a time: yields (i0, i1, cols), cols the
+    (C*(i1-i0)*kw, OH*OW*N) rows of the column matrix that meet kernel rows
+    i0..i1-1.
+
+    One buffer serves every block, so only a part of the column matrix is in
+    memory at once (a kh-th for 64 channels and 4x4 kernels); GEMMs with the
+    blocks add up to the GEMM with the whole matrix
+    (W2 @ cols = sum over blocks of W2[:, block] @ cols_block).
+    """
+    n, c, h, w = x.shape
+    oh, ow = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
+    if kh == kw == stride == 1:
+        yield 0, 1, im2col(x, 1, 1, 1, padding).reshape(c, -1)
+        return
+    xpad = _padded(x, padding)
+    blocks = _row_blocks(c, kh, kw)
+    buffer = backend.xp().empty((c, blocks[0][1], kw, oh, ow, n), dtype=x.dtype)
+    for i0, i1 in blocks:
+        cols = buffer[:, : i1 - i0]
+        fill_columns(cols, xpad, range(i0, i1), stride)
+        yield i0, i1, cols.reshape(-1, oh * ow * n)
+
+
+def conv_gemms(x, kh, kw, stride=1, padding=0, weight=None, g=None):
+    """The two GEMMs with the columns of x (C channels), a block of kernel rows
+    at a time (``column_blocks``):
+
+    weight (R, C, kh, kw) -> y  = W2 @ cols,  (R, OH*OW*N)   (a convolution)
+    g (R, OH*OW*N)        -> dW = g @ cols^T, (R, C, kh, kw) (a weight gradient)
+
+    Either may be None; returns (y, dW).
+    """
+    y = dw = part = None
+    c, xp = x.shape[1], backend.xp()
+    for i0, i1, cols in column_blocks(x, kh, kw, stride, padding):
+        if weight is not None:
+            w_block = weight[:, :, i0:i1].reshape(weight.shape[0], -1)  # a small copy
+            if y is None:
+                y = w_block @ cols
+            else:  # later blocks add theirs, through one reused buffer
+                part = xp.matmul(w_block, cols, out=part if part is not None else xp.empty_like(y))
+                y += part
+        if g is not None:
+            if dw is None:
+                dw = xp.empty((g.shape[0], c, kh, kw), dtype=g.dtype)
+            dw[:, :, i0:i1] = (g @ cols.T).reshape(g.shape[0], c, i1 - i0, kw)
+    return y, dw
+
+
+def _col2im_sum(blocks, c, kh, kw, oh, ow, n, h, w, stride, padding, dtype):
+    """Add blocks (i0, cols), cols (C, rows, kw, OH, OW, N) the columns of kernel
+    rows i0, i0 + 1, ..., into their strided slices of a zero
+    (C, H + 2p, W + 2p, N) buffer; returns the (N, C, H, W) view of the
+    unpadded part. Overlapping patches add up."""
+    p = padding
+    xpad = backend.xp().zeros((c, h + 2 * p, w + 2 * p, n), dtype=dtype)
+    for i0, cols in blocks:
+
+        def work(part, i0=i0, cols=cols):
+            for r in range(cols.shape[1]):
+                for j in range(kw):
+                    index = _offset_index(i0 + r, j, stride, oh, ow)
+                    xpad[part][index] += cols[part][:, r, j]
+
+        _in_parts(work, c, n)
+    return xpad[:, p : p + h, p : p + w].transpose(3, 0, 1, 2)
 
 
 def col2im(cols, h, w, stride=1, padding=0):
     """The adjoint of im2col: add patches (C, kh, kw, OH, OW, N) back into an
     image (N, C, h, w). Where patches overlap their values add up."""
     c, kh, kw, oh, ow, n = cols.shape
-    s, p = stride, padding
-    xpad = _xp().zeros((c, h + 2 * p, w + 2 * p, n), dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            xpad[:, i : i + s * oh : s, j : j + s * ow : s] += cols[:, i, j]
-    return xpad[:, p : p + h, p : p + w].transpose(3, 0, 1, 2)
+    return _col2im_sum([(0, cols)], c, kh, kw, oh, ow, n, h, w, stride, padding, cols.dtype)
+
+
+def col2im_matmul(weight, g2, shape, h, w, stride=1, padding=0):
+    """col2im(W2^T @ g2) without the whole (C*kh*kw, M) column matrix in memory.
+
+    weight (O, C, kh, kw), g2 (O, M) with M = OH*OW*N, shape = (C, kh, kw, OH, OW, N).
+    The columns of a block of kernel rows are W[:, :, block]^T @ g2, added
+    into the image before the next block's product overwrites them: a few
+    GEMMs instead of one, and a part of the memory (as ``column_blocks``).
+    """
+    c, kh, kw, oh, ow, n = shape
+    o, xp = weight.shape[0], backend.xp()
+    row_blocks = _row_blocks(c, kh, kw)
+    buffer = xp.empty((c, row_blocks[0][1], kw, oh, ow, n), dtype=g2.dtype)
+
+    def blocks():
+        for i0, i1 in row_blocks:
+            w_block = weight[:, :, i0:i1].reshape(o, -1)  # (O, C*rows*kw), a small copy
+            cols = buffer[:, : i1 - i0]
+            xp.matmul(w_block.T, g2, out=cols.reshape(-1, oh * ow * n))
+            yield i0, cols
+
+    return _col2im_sum(blocks(), c, kh, kw, oh, ow, n, h, w, stride, padding, g2.dtype)
 
 
 def _channels_first(a):
@@ -102,30 +262,36 @@ class Conv2dFunction(Function):
     forward:  cols = im2col(x);  y = W2 @ cols           (W2 = W as (O, C*kh*kw))
     backward: dW = g2 @ cols^T;  dx = col2im(W2^T @ g2);  db = sum of g
     with g2 = dL/dy as (O, OH*OW*N).
+
+    Memory: the columns are kh*kw/s^2 times the input (4x for the 4x4,
+    stride-2 layers). So they are made a block of kernel rows at a time
+    (``conv_gemms``) and never kept, and forward keeps x, as PyTorch does;
+    backward copies them again only when W needs a gradient (not when
+    gradients only pass through to the generator), and computes dx without
+    them (``col2im_matmul``).
     """
 
     def forward(self, x, weight, bias=None, stride=1, padding=0):
         n, _, h, w = x.shape
-        o, c, kh, kw = weight.shape
-        cols = im2col(x, kh, kw, stride, padding)
-        _, _, _, oh, ow, _ = cols.shape
-        y = weight.reshape(o, -1) @ cols.reshape(c * kh * kw, -1)
+        o, _, kh, kw = weight.shape
+        oh, ow = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
+        y, _ = conv_gemms(x, kh, kw, stride, padding, weight=weight)
         if bias is not None:
             y += bias.reshape(o, 1)
-        self.cols, self.weight, self.hw = cols, weight, (h, w)
+        self.x, self.weight, self.out_hw = x, weight, (oh, ow)
         self.stride, self.padding, self.has_bias = stride, padding, bias is not None
         return y.reshape(o, oh, ow, n).transpose(3, 0, 1, 2)
 
     def backward(self, grad):
         o, c, kh, kw = self.weight.shape
+        n, _, h, w = self.x.shape
         g2 = _channels_first(grad)  # (O, OH*OW*N)
-        cols2 = self.cols.reshape(c * kh * kw, -1)
         gx = gw = gb = None
         if self.needs_input_grad[0]:
-            gcols = (self.weight.reshape(o, -1).T @ g2).reshape(self.cols.shape)
-            gx = col2im(gcols, *self.hw, self.stride, self.padding)
+            shape = (c, kh, kw) + self.out_hw + (n,)
+            gx = col2im_matmul(self.weight, g2, shape, h, w, self.stride, self.padding)
         if self.needs_input_grad[1]:
-            gw = (g2 @ cols2.T).reshape(self.weight.shape)
+            _, gw = conv_gemms(self.x, kh, kw, self.stride, self.padding, g=g2)
         if self.has_bias and self.needs_input_grad[2]:
             gb = g2.sum(axis=1)
         return gx, gw, gb
@@ -137,6 +303,8 @@ class ConvTranspose2dFunction(Function):
     The adjoint of conv2d with the same W (as PyTorch's weight layout says):
     forward:  y = col2im(W2^T @ x2)     (W2 = W as (Cin, Cout*kh*kw), x2 = x as (Cin, H*W*N))
     backward: cols = im2col(g);  dx = W2 @ cols;  dW = x2 @ cols^T;  db = sum of g
+    Forward keeps only x; the columns live inside one call each, a kernel
+    row at a time (``col2im_matmul``, ``conv_gemms``).
     """
 
     def forward(self, x, weight, bias=None, stride=1, padding=0, output_padding=0):
@@ -144,26 +312,29 @@ class ConvTranspose2dFunction(Function):
         _, cout, kh, kw = weight.shape
         oh = conv_transpose_output_size(h, kh, stride, padding, output_padding)
         ow = conv_transpose_output_size(w, kw, stride, padding, output_padding)
-        x2 = _channels_first(x)
-        cols = (weight.reshape(cin, -1).T @ x2).reshape(cout, kh, kw, h, w, n)
-        y = col2im(cols, oh, ow, stride, padding)
+        shape = (cout, kh, kw, h, w, n)
+        y = col2im_matmul(weight, _channels_first(x), shape, oh, ow, stride, padding)
         if bias is not None:
             y += bias.reshape(1, cout, 1, 1)
-        self.x2, self.weight, self.x_shape = x2, weight, x.shape
+        self.x, self.weight = x, weight
         self.stride, self.padding, self.has_bias = stride, padding, bias is not None
         return y
 
     def backward(self, grad):
         cin, cout, kh, kw = self.weight.shape
-        n, _, h, w = self.x_shape
-        cols = im2col(grad, kh, kw, self.stride, self.padding)
-        cols2 = cols.reshape(cout * kh * kw, -1)  # (Cout*kh*kw, H*W*N)
-        gx = gw = gb = None
-        if self.needs_input_grad[0]:
-            gx2 = self.weight.reshape(cin, -1) @ cols2
-            gx = gx2.reshape(cin, h, w, n).transpose(3, 0, 1, 2)
-        if self.needs_input_grad[1]:
-            gw = (self.x2 @ cols2.T).reshape(self.weight.shape)
+        n, _, h, w = self.x.shape
+        need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
+        gx2, gw = conv_gemms(
+            grad,
+            kh,
+            kw,
+            self.stride,
+            self.padding,
+            weight=self.weight if need_x else None,
+            g=_channels_first(self.x) if need_w else None,
+        )
+        gx = gx2.reshape(cin, h, w, n).transpose(3, 0, 1, 2) if need_x else None
+        gb = None
         if self.has_bias and self.needs_input_grad[2]:
             gb = grad.sum(axis=(0, 2, 3))
         return gx, gw, gb
@@ -196,7 +367,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     if len(xs) != 4 or len(ws) != 4 or xs[1] != ws[1]:
         raise ShapeError(
             f"conv2d: input of shape {xs} does not fit weight of shape {ws}; "
-            f"expected input (N, {ws[1] if len(ws) == 4 else 'C'}, H, W)"
+            f"expected input (N, {ws[1] if len(ws) == 4 else 'C'}, H, W), got {xs}"
         )
     if stride < 1:
         raise ValueError(f"conv2d: stride must be at least 1, got {stride}")
@@ -221,13 +392,9 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     if len(xs) != 4 or len(ws) != 4 or xs[1] != ws[0]:
         raise ShapeError(
             f"{where}: input of shape {xs} does not fit weight of shape {ws}; "
-            f"expected input (N, {ws[0] if len(ws) == 4 else 'C'}, H, W)"
+            f"expected input (N, {ws[0] if len(ws) == 4 else 'C'}, H, W), got {xs}"
         )
-    if stride < 1 or output_padding >= stride:
-        raise ValueError(
-            f"{where}: need stride >= 1 and output_padding < stride, got stride={stride}, "
-            f"output_padding={output_padding}"
-        )
+    _check_output_padding(output_padding, stride, where)
     oh = conv_transpose_output_size(xs[2], ws[2], stride, padding, output_padding)
     ow = conv_transpose_output_size(xs[3], ws[3], stride, padding, output_padding)
     if oh < 1 or ow < 1:
@@ -238,6 +405,14 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     return ConvTranspose2dFunction.apply(
         *args, stride=stride, padding=padding, output_padding=output_padding
     )
+
+
+def _check_output_padding(output_padding, stride, where):
+    if stride < 1 or output_padding >= stride:
+        raise ValueError(
+            f"{where}: need stride >= 1 and output_padding < stride, got stride={stride}, "
+            f"output_padding={output_padding}"
+        )
 
 
 # ---------------------------------------------------------------------- layers
@@ -253,36 +428,59 @@ class Conv2d(Module):
     """2-D convolution layer; weight (out_channels, in_channels, kh, kw), bias (out_channels,).
 
     Initialised as PyTorch: uniform in +-1/sqrt(in_channels * kh * kw).
+    ``ConvTranspose2d`` below shares this construction and overrides only
+    what differs: its weight layout, one extra size, and the function it calls.
+    The shapes are checked once, by the functional form; a layer adds its own
+    description to the message.
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         super().__init__()
+        check_sizes(
+            type(self).__name__,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=padding,
+        )
         kh, kw = _kernel(kernel_size)
+        name = type(self).__name__
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = (kh, kw)
-        self.stride = _int(stride, "stride", "Conv2d")
-        self.padding = _int(padding, "padding", "Conv2d")
-        self.weight = Parameter(backend.zeros((out_channels, in_channels, kh, kw)))
+        self.stride = _int(stride, "stride", name)
+        self.padding = _int(padding, "padding", name)
+        self.weight = Parameter(backend.zeros(self.weight_shape()))
         self.bias = Parameter(backend.zeros((out_channels,))) if bias else None
         init.default_layer_init_(self.weight, self.bias)
 
+    def weight_shape(self):
+        return (self.out_channels, self.in_channels) + self.kernel_size
+
+    def function(self, x):
+        return conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
     def forward(self, x):
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
+        try:
+            return self.function(x)
+        except ShapeError as e:
             raise ShapeError(
                 f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), "
-                f"got {tuple(x.shape)}"
-            )
-        return conv2d(x, self.weight, self.bias, self.stride, self.padding)
+                f"got {tuple(x.shape)} ({e})"
+            ) from e
 
     def extra_repr(self):
         k = self.kernel_size[0] if self.kernel_size[0] == self.kernel_size[1] else self.kernel_size
         return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={k}, "
-            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}"
+            f"{self.in_channels}, {self.out_channels}, kernel_size={k}, stride={self.stride}, "
+            f"padding={self.padding}{self.extra_sizes()}, bias={self.bias is not None}"
         )
 
+    def extra_sizes(self):
+        return ""
 
-class ConvTranspose2d(Module):
+
+class ConvTranspose2d(Conv2d):
     """Transposed 2-D convolution; weight (in_channels, out_channels, kh, kw) as PyTorch.
 
     Initialised as PyTorch: uniform in +-1/sqrt(out_channels * kh * kw)
@@ -299,36 +497,18 @@ class ConvTranspose2d(Module):
         output_padding=0,
         bias=True,
     ):
-        super().__init__()
-        kh, kw = _kernel(kernel_size)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = (kh, kw)
-        self.stride = _int(stride, "stride", "ConvTranspose2d")
-        self.padding = _int(padding, "padding", "ConvTranspose2d")
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias)
+        check_sizes("ConvTranspose2d", output_padding=output_padding)
         self.output_padding = _int(output_padding, "output_padding", "ConvTranspose2d")
-        if self.output_padding >= self.stride:
-            raise ValueError(
-                f"ConvTranspose2d: output_padding ({self.output_padding}) must be smaller "
-                f"than stride ({self.stride})"
-            )
-        self.weight = Parameter(backend.zeros((in_channels, out_channels, kh, kw)))
-        self.bias = Parameter(backend.zeros((out_channels,))) if bias else None
-        init.default_layer_init_(self.weight, self.bias)
+        _check_output_padding(self.output_padding, self.stride, "ConvTranspose2d")
 
-    def forward(self, x):
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ShapeError(
-                f"{self!r}: expected input of shape (N, {self.in_channels}, H, W), "
-                f"got {tuple(x.shape)}"
-            )
+    def weight_shape(self):
+        return (self.in_channels, self.out_channels) + self.kernel_size
+
+    def function(self, x):
         return conv_transpose2d(
             x, self.weight, self.bias, self.stride, self.padding, self.output_padding
         )
 
-    def extra_repr(self):
-        k = self.kernel_size[0] if self.kernel_size[0] == self.kernel_size[1] else self.kernel_size
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={k}, stride={self.stride}, "
-            f"padding={self.padding}, output_padding={self.output_padding}, "
-            f"bias={self.bias is not None}"
-        )
+    def extra_sizes(self):
+        return f", output_padding={self.output_padding}"

@@ -8,6 +8,7 @@ weights live elsewhere or are shared. Names and arguments follow
 
 from minigen.nn.conv import (
     col2im,
+    col2im_matmul,
     conv2d,
     conv_output_size,
     conv_transpose2d,
@@ -26,6 +27,7 @@ __all__ = [
     "batch_norm",
     "binary_cross_entropy_with_logits",
     "col2im",
+    "col2im_matmul",
     "conv2d",
     "conv_output_size",
     "conv_transpose2d",

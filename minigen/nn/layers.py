@@ -12,7 +12,7 @@ import math
 from minigen import backend, ops
 from minigen.autograd import Function, ShapeError, Tensor
 from minigen.nn import init
-from minigen.nn.module import Module, Parameter
+from minigen.nn.module import Module, Parameter, check_sizes
 
 # ---------------------------------------------------------------------- linear
 
@@ -71,6 +71,7 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
+        check_sizes("Linear", in_features=in_features, out_features=out_features)
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(backend.zeros((out_features, in_features)))
         self.bias = Parameter(backend.zeros((out_features,))) if bias else None
@@ -128,8 +129,8 @@ class BatchNormFunction(Function):
         self.m = x.size // x.shape[1]
         if training:
             mean = x.mean(axis=axes)
-            centred = x - mean.reshape(shape)
-            var = (centred * centred).mean(axis=axes)
+            y = x - mean.reshape(shape)  # centred; becomes the output in place
+            var = (y * y).mean(axis=axes)
             if running_mean is not None:
                 running_mean *= 1 - momentum
                 running_mean += momentum * mean.astype(running_mean.dtype, copy=False)
@@ -140,29 +141,34 @@ class BatchNormFunction(Function):
         else:
             mean = running_mean.astype(x.dtype, copy=False)
             var = running_var.astype(x.dtype, copy=False)
-            centred = x - mean.reshape(shape)
+            y = x - mean.reshape(shape)
         invstd = 1 / xp.sqrt(var + eps)
-        self.xhat = centred * invstd.reshape(shape)
-        self.invstd = invstd
         has_weight, has_bias = affine
+        # Backward recomputes xhat from x (which the graph keeps anyway) and
+        # these two (C,) vectors: one activation less in memory per layer.
+        self.x, self.mean, self.invstd = x, mean, invstd
         self.weight = weight if has_weight else None
-        y = self.xhat * weight.reshape(shape) if has_weight else self.xhat.copy()
+        y *= (invstd * weight if has_weight else invstd).reshape(shape)  # gamma * xhat
         if has_bias:
             y += bias.reshape(shape)
         return y
 
     def backward(self, grad):
-        axes, shape, xhat = self.axes, self.shape, self.xhat
+        axes, shape = self.axes, self.shape
         need = self.needs_input_grad + (False, False)
+        xhat = self.x - self.mean.reshape(shape)
+        xhat *= self.invstd.reshape(shape)
         gbeta = grad.sum(axis=axes)
         ggamma = (grad * xhat).sum(axis=axes)
         gx = None
         if need[0]:
             scale = self.invstd if self.weight is None else self.invstd * self.weight
             if self.training:
-                inner = grad - (gbeta / self.m).reshape(shape)
-                inner -= xhat * (ggamma / self.m).reshape(shape)
-                gx = inner * scale.reshape(shape)
+                xhat *= (-ggamma / self.m).reshape(shape)  # reused: - xhat * mean(g xhat)
+                xhat += grad
+                xhat -= (gbeta / self.m).reshape(shape)
+                xhat *= scale.reshape(shape)
+                gx = xhat
             else:
                 gx = grad * scale.reshape(shape)
         return (gx, ggamma if need[1] else None, gbeta if need[2] else None)
@@ -226,6 +232,7 @@ class _BatchNorm(Module):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
         super().__init__()
+        check_sizes(type(self).__name__, num_features=num_features)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.weight = Parameter(backend.ones((num_features,))) if affine else None
         self.bias = Parameter(backend.zeros((num_features,))) if affine else None

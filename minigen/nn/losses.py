@@ -14,7 +14,7 @@
 """
 
 from minigen import backend
-from minigen.autograd import Function, ShapeError, Tensor
+from minigen.autograd import Function, ShapeError, Tensor, as_tensor
 from minigen.ops import logsumexp_array, sigmoid_array, softplus_array
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -85,6 +85,7 @@ def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
     """Binary cross-entropy between targets in [0, 1] and sigmoid(logits), stable
     for large logits. "mean": over all elements; "sum"; "none": elementwise."""
     _check_reduction(reduction, "binary_cross_entropy_with_logits")
+    logits = as_tensor(logits)
     target = _target(target, logits)
     _same_shape(logits, target, "binary_cross_entropy_with_logits")
     return BCEWithLogits.apply(logits, target, reduction=reduction)
@@ -109,6 +110,7 @@ class MSE(Function):
 def mse_loss(input, target, reduction="mean"):  # noqa: A002 - PyTorch's name
     """Squared error (input - target)^2. "mean": over all elements; "sum"; "none"."""
     _check_reduction(reduction, "mse_loss")
+    input = as_tensor(input)  # noqa: A001
     target = _target(target, input)
     _same_shape(input, target, "mse_loss")
     return MSE.apply(input, target, reduction=reduction)
@@ -143,6 +145,7 @@ def cross_entropy(logits, labels, reduction="mean"):
     """Softmax cross-entropy of logits (N, K) against integer labels (N,) in [0, K).
     "mean": average over the N examples; "sum"; "none": (N,) per-example losses."""
     _check_reduction(reduction, "cross_entropy")
+    logits = as_tensor(logits)
     labels = labels.data if isinstance(labels, Tensor) else labels
     if isinstance(labels, backend.host.ndarray) or not hasattr(labels, "dtype"):
         labels = backend.from_numpy(backend.host.asarray(labels))
@@ -199,6 +202,7 @@ def gaussian_kl(mu, logvar, reduction="mean"):
     those over the batch (first axis); "sum": total over the batch; "none": (N,).
     """
     _check_reduction(reduction, "gaussian_kl")
+    mu, logvar = as_tensor(mu), as_tensor(logvar)
     if tuple(mu.shape) != tuple(logvar.shape) or len(mu.shape) < 1:
         raise ShapeError(
             f"gaussian_kl: mu and logvar must have the same shape (N, ...), got "

@@ -20,10 +20,25 @@ Calling ``mlp(x)`` runs ``forward``. ``parameters()`` is what an optimizer
 updates; ``state_dict()`` / ``load_state_dict()`` save and restore weights.
 """
 
+import numbers
 from contextlib import contextmanager
 
 from minigen import backend
-from minigen.autograd import Tensor, no_grad
+from minigen.autograd import Tensor, as_tensor, no_grad
+from minigen.errors import MinigenError
+
+
+def check_sizes(owner, **sizes):
+    """Every size is a positive int (or a pair of them; paddings may be 0), else a
+    TypeError or ValueError naming it: Conv2d(1, 2, 2.5) must not build a kernel of 2."""
+    for name, value in sizes.items():
+        low = 0 if name.endswith("padding") else 1
+        for v in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise TypeError(f"{owner}: {name} must be an integer, got {value!r}")
+            if v < low:
+                what = "a non-negative" if low == 0 else "a positive"
+                raise ValueError(f"{owner}: {name} must be {what} integer, got {value!r}")
 
 
 class Parameter(Tensor):
@@ -41,7 +56,7 @@ class Parameter(Tensor):
         return "Parameter" + super().__repr__()[len("Tensor") :]
 
 
-class StateDictError(KeyError, ValueError):
+class StateDictError(MinigenError, KeyError, ValueError):
     """A state dict does not fit the module: missing, unexpected or mis-shaped entries."""
 
     def __str__(self):  # KeyError would print the message in quotes
@@ -65,6 +80,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
+        args = [as_tensor(a) if isinstance(a, list) else a for a in args]  # lists as arrays
         return self.forward(*args, **kwargs)
 
     # ------------------------------------------------------------ registration
