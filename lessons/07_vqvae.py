@@ -29,7 +29,8 @@
 #
 # The library code it relies on, to open alongside:
 #
-# - minigen/models/vqvae.py: `VectorQuantizer.nearest`, `VectorQuantizer.forward`,
+# - minigen/models/vqvae.py: `VectorQuantizer.nearest`, `VectorQuantizer.lookup`,
+#   `VectorQuantizer.forward`,
 #   `VectorQuantizer.restart_dead_codes`, `VQVAE.losses`, `VQVAE.train_step`
 # - minigen/nn/losses.py: `binary_cross_entropy_with_logits`
 # - minigen/train.py: `train`; minigen/metrics.py: `code_usage`, `perplexity`,
@@ -65,7 +66,11 @@ FULL_RUN = {"no remedy": (215.7, 17.3, 28), "with restarts": (208.4, 48.6, 64), 
 # "Nearest" is an argmin of squared distances, computed for all positions and
 # codes at once as ||z||^2 - 2 z.e + ||e||^2: one matrix product instead of
 # an (M, K, D) array of differences. It runs on arrays (`.data`): the choice
-# of code has no gradient.
+# of code has no gradient. The lookup of the chosen codes is plain indexing
+# here; the library writes it as a one-hot (M, K) matrix times the codebook
+# (`VectorQuantizer.lookup`), the same values, whose gradient is summed in a
+# fixed order also on a GPU. So the two gradients agree to float32 rounding,
+# not bit for bit.
 
 # %%
 K, D, BETA = 64, 16, 0.25

@@ -79,6 +79,8 @@ def setup(name, description, epochs):
     args = parse_options(parser)
     if args.epochs is None:
         args.epochs = 1 if args.quick else epochs
+    if args.quick:
+        print("--quick: a smoke test on a small slice; its numbers mean nothing.")
     try:
         if args.backend:
             minigen.use_backend(args.backend)
@@ -91,7 +93,6 @@ def setup(name, description, epochs):
         sys.exit(f"{name}: error: {' '.join(str(e).split())}")
     print(f"data: {len(train_images):,} {src.describe()}")
     if args.quick:
-        print("--quick: a smoke test on a small slice; its numbers mean nothing.")
         train_images = train_images[:QUICK_TRAIN]
         test_images, test_labels = test_images[:QUICK_TEST], test_labels[:QUICK_TEST]
     print(
