@@ -46,8 +46,8 @@
 # - minigen/optim.py: `Adam`; minigen/train.py: `train`
 # - minigen/metrics.py: `negative_elbo`, `importance_weighted_nll`
 #
-# Full run: 10 minutes measured on 2 CPU cores shared with other jobs (load
-# average 5 to 10; one BLAS thread, OPENBLAS_NUM_THREADS=1). It used 1.7
+# Full run: 6.6 minutes measured on 2 CPU cores shared with other jobs (load
+# average 6 to 7; one BLAS thread, OPENBLAS_NUM_THREADS=1). It used 1.6
 # minutes of CPU time, about what it takes on an idle machine. `--quick`: seconds.
 
 # %%
@@ -66,7 +66,7 @@ args, out, train_images, test_images, test_labels = setup(
     "05_vae", "Lesson 05: the variational autoencoder", epochs=10
 )
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
-FULL_RUN = {"nelbo": 244.6, "iw": 242.1, "nelbo_iw_set": 244.7, "nelbo_2d": 267.4, "minutes": 9.6}
+FULL_RUN = {"nelbo": 244.6, "iw": 242.0, "nelbo_iw_set": 244.7, "nelbo_2d": 267.4, "minutes": 6.6}
 
 # %% [markdown]
 # ## Build it: encoder, decoder, loss, one step
@@ -224,7 +224,7 @@ print(
 # encoder learns to put information into z, which costs nats of KL. The sum
 # is what the model trades off. `test_elbo.png` shows whether more epochs
 # would still help: on a full run the test -ELBO falls 8 nats from epoch 1 to
-# 2 but only 0.1 from epoch 9 to 10, so more epochs would gain little (not
+# 2 but less than 0.1 from epoch 9 to 10, so more epochs would gain little (not
 # measured here; `--epochs 20` measures it). The reconstruction term stays far
 # above the pixel-entropy floor: the blur seen below costs those nats.
 #

@@ -30,8 +30,8 @@
 # The library code it relies on, to open alongside:
 #
 # - minigen/models/vqvae.py: `VectorQuantizer.nearest`, `VectorQuantizer.lookup`,
-#   `VectorQuantizer.forward`,
-#   `VectorQuantizer.restart_dead_codes`, `VQVAE.losses`, `VQVAE.train_step`
+#   `VectorQuantizer.forward`, `VectorQuantizer.restart_dead_codes`,
+#   `VQVAE.losses`, `VQVAE.train_step`
 # - minigen/nn/losses.py: `binary_cross_entropy_with_logits`
 # - minigen/train.py: `train`; minigen/metrics.py: `code_usage`, `perplexity`,
 #   `reconstruction_bce`
