@@ -32,9 +32,9 @@
 # - minigen/train.py: `train`; minigen/metrics.py: `negative_elbo`
 # - minigen/plots.py: `epoch_curves`, `image_grid`
 #
-# Full run: 6 minutes measured on 2 CPU cores shared with other jobs (load
-# average 4; 25 minutes at load 9; one BLAS thread, OPENBLAS_NUM_THREADS=1).
-# It used 4.0 minutes of CPU time, about what it takes on an idle machine.
+# Full run: 12.8 minutes measured on 2 CPU cores shared with other jobs
+# (load average 6 to 7.5; one BLAS thread, OPENBLAS_NUM_THREADS=1). It used
+# 4.6 minutes of CPU time, about what it takes on an idle machine.
 # `--quick`: seconds.
 
 # %%
@@ -53,7 +53,7 @@ args, out, train_images, test_images, _ = setup(
     "06_conv_vae", "Lesson 06: the convolutional VAE against the MLP VAE", epochs=5
 )
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
-FULL_RUN = {"mlp-vae": 248.0, "mlp-vae, latent 16": 247.2, "conv-vae": 245.3, "minutes": 6.1}
+FULL_RUN = {"mlp-vae": 248.0, "mlp-vae, latent 16": 247.1, "conv-vae": 245.3, "minutes": 12.8}
 
 # %% [markdown]
 # ## Build it: the convolutional encoder and decoder, one step
@@ -219,12 +219,12 @@ plots.epoch_curves(
 # %% [markdown]
 # On a full run (`test_elbo.png`) the conv-vae is ahead after every epoch:
 # 245.3 nats after 5 epochs against 248.0 for the mlp-vae, with a third of
-# its parameters. The MLP with the conv-vae's 16-d latent scores 247.2,
+# its parameters. The MLP with the conv-vae's 16-d latent scores 247.1,
 # slightly *better* than at 20 dimensions, so the smaller latent is not what
 # the conv-vae gains by; the layers are. The MLP needs about twice the epochs
 # to catch up (lesson 05: 244.6 after 10), and the conv-vae is still gaining
 # about a nat per epoch at epoch 5, so more epochs help both. The price is
-# compute: on CPU each conv-vae epoch took 5 to 6 times as long as an MLP
+# compute: on CPU each conv-vae epoch took about 4 times as long as an MLP
 # epoch (the train times above).
 #
 # Where its parameters sit: 70% of the conv-vae's 220,385 parameters are in
