@@ -36,10 +36,10 @@
 # - minigen/train.py: `train`; minigen/metrics.py: `code_usage`, `perplexity`,
 #   `reconstruction_bce`
 #
-# Full run (two 5-epoch runs): 26 minutes measured on 2 CPU cores shared with
-# other jobs (load average 8, falling to 3 at the end; one BLAS thread,
-# OPENBLAS_NUM_THREADS=1). It used 5.8 minutes of CPU time, about what it
-# takes on an idle machine. `--quick`: seconds.
+# Full run (two 5-epoch runs): 14 minutes measured on 2 CPU cores shared with
+# other jobs (load average 7; one BLAS thread, OPENBLAS_NUM_THREADS=1). It
+# used 6.6 minutes of CPU time, about what it takes on an idle machine.
+# `--quick`: seconds.
 
 # %%
 import time
@@ -56,7 +56,7 @@ np = backend.host
 start = time.perf_counter()
 args, out, train_images, test_images, _ = setup("07_vqvae", "Lesson 07: VQ-VAE", epochs=5)
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
-FULL_RUN = {"no remedy": (215.7, 17.3, 28), "with restarts": (208.4, 48.6, 64), "minutes": 26.1}
+FULL_RUN = {"no remedy": (215.1, 19.9, 30), "with restarts": (208.4, 48.1, 64), "minutes": 14.0}
 
 # %% [markdown]
 # ## Build it: the quantizer, the loss, one step
@@ -264,13 +264,13 @@ for remedy in (False, True):
     )
 
 # %% [markdown]
-# On a full run, without the remedy 36 of the 64 codes are dead after 5
-# epochs: 28 are used, with perplexity 17.3, and the test reconstruction BCE
-# is 215.7 nats per image. With restarts (456 code moves over the run) all 64
-# are used, perplexity 48.6, and the BCE is 208.4: 7 nats better, since more
+# On a full run, without the remedy 34 of the 64 codes are dead after 5
+# epochs: 30 are used, with perplexity 19.9, and the test reconstruction BCE
+# is 215.1 nats per image. With restarts (456 code moves over the run) all 64
+# are used, perplexity 48.1, and the BCE is 208.4: 7 nats better, since more
 # symbols in use carry more information. The reconstructions show it: the
-# logo on the second test image and the checks of the last survive better
-# with restarts. For reference, lesson 05 measured the floor no
+# checks of the last test image (and, less clearly, the logo on the second)
+# survive better with restarts. For reference, lesson 05 measured the floor no
 # reconstruction can go below, the pixel entropy of the test images: 189.9.
 #
 # The loss curves (log scale) show how codes die. The codebook starts within
@@ -279,7 +279,7 @@ for remedy in (False, True):
 # from the codebook, only the codes that get chosen follow them, and codes
 # never chosen are left behind for good. With restarts the term stays below 30
 # throughout: unused codes are moved to where the encoder's outputs are. In
-# `code_usage.png` a few of the no-remedy run's 28 codes are used so rarely
+# `code_usage.png` a few of the no-remedy run's 30 codes are used so rarely
 # that their bars do not show.
 #
 # For scale: the code grid can say at most 49 * ln 64 = 204 nats per image
