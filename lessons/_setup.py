@@ -79,6 +79,8 @@ def setup(name, description, epochs):
     args = parse_options(parser)
     if args.epochs is None:
         args.epochs = 1 if args.quick else epochs
+    if args.quick:
+        print("--quick: a smoke test on a small slice; its numbers mean nothing.")
     try:
         if args.backend:
             minigen.use_backend(args.backend)

@@ -1,7 +1,8 @@
 """Figures for the lessons, saved as PNG files: what the models make and learn.
 
 - ``image_grid``: samples in a grid;
-- ``loss_curves``: losses over steps or epochs;
+- ``loss_curves``: losses per training step;
+- ``epoch_curves``: measures taken once per epoch (epoch axis from 1);
 - ``reconstructions``: originals above their reconstructions;
 - ``interpolation``: rows of images decoded along paths in latent space;
 - ``latent_scatter``: 2-D codes coloured by class;
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from minigen import backend
 from minigen.autograd import to_numpy
@@ -144,9 +146,10 @@ def _save_grid(images, path, nrow, value_range, title):
 
 
 def loss_curves(history, path, title=None, logy=False):
-    """One line per loss: history maps a name to its values per step (or epoch).
+    """One line per loss: history maps a name to its values per training step.
 
     logy=True puts the losses on a log scale (for losses that stay positive).
+    Measures taken once per epoch go to ``epoch_curves``.
     """
     if not history:
         raise ValueError("loss_curves: history is empty; expected {name: [values, ...]}")
@@ -157,6 +160,35 @@ def loss_curves(history, path, title=None, logy=False):
         ax.plot(range(len(values)), values, label=name, linewidth=1)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def epoch_curves(history, path, ylabel, title=None, logy=False):
+    """One line per measure taken after each epoch: history maps a name to its
+    values for epochs 1, 2, ... (one marker per value).
+
+    ``ylabel`` names what was measured and its unit ("test -ELBO (nats per image)").
+    """
+    if not history:
+        raise ValueError("epoch_curves: history is empty; expected {name: [value per epoch]}")
+    fig = _figure(*CHART)
+    ax = fig.add_subplot()
+    longest = 0
+    for name, values in history.items():
+        values = [_number(v) for v in values]
+        longest = max(longest, len(values))
+        ax.plot(range(1, len(values) + 1), values, marker="o", label=name, linewidth=1)
+    if longest == 0:
+        raise ValueError("epoch_curves: every curve is empty; nothing to draw")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 2.5
     if logy:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 import minigen
@@ -97,6 +98,29 @@ def test_loss_curves(tmp_path):
     assert png_size(plots.loss_curves(history, tmp_path / "log.png", logy=True)) == (800, 500)
     with pytest.raises(ValueError, match="history is empty"):
         plots.loss_curves({}, tmp_path / "e.png")
+
+
+def test_epoch_curves_axis_starts_at_epoch_1(tmp_path, monkeypatch):
+    history = {"mlp-vae": [260.0, 250.0, 245.0], "conv-vae": [minigen.tensor(240.0)]}
+    path = plots.epoch_curves(history, tmp_path / "e.png", "test -ELBO (nats)", title="t")
+    assert png_size(path) == plots.CHART
+    drawn = {}  # what the saved figure holds: x data of each line, axis labels
+    original = Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        ax = fig.axes[0]
+        drawn["x"] = [list(line.get_xdata()) for line in ax.get_lines()]
+        drawn["labels"] = (ax.get_xlabel(), ax.get_ylabel())
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    plots.epoch_curves(history, tmp_path / "f.png", "test -ELBO (nats)")
+    assert drawn["x"] == [[1, 2, 3], [1]]
+    assert drawn["labels"] == ("epoch", "test -ELBO (nats)")
+    with pytest.raises(ValueError, match="history is empty"):
+        plots.epoch_curves({}, tmp_path / "g.png", "x")
+    with pytest.raises(ValueError, match="every curve is empty"):
+        plots.epoch_curves({"a": []}, tmp_path / "h.png", "x")
 
 
 def test_latent_scatter(tmp_path):
