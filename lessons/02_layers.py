@@ -275,9 +275,7 @@ print(f"test accuracy: {accuracy:.3f} on {len(test_labels)} images")
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1, 1.6]})
 pixels = np.arange(1, 37).reshape(6, 6)  # numbered from 1, so padding (0) stands out
-cols = mg.to_numpy(
-    F.im2col(backend.from_numpy(pixels[None, None].astype(np.float32)), 4, 4, 2, 1)
-)
+cols = mg.to_numpy(F.im2col(backend.from_numpy(pixels[None, None].astype(np.float32)), 4, 4, 2, 1))
 matrix = cols.reshape(16, 9)  # (C*kh*kw, OH*OW*N) with C = N = 1
 for ax, values, title in [
     (axes[0], pixels, "6x6 image, pixels numbered 1-36"),
