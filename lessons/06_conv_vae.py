@@ -36,6 +36,10 @@
 # (load average 6 to 7.5; one BLAS thread, OPENBLAS_NUM_THREADS=1). It used
 # 4.6 minutes of CPU time, about what it takes on an idle machine.
 # `--quick`: seconds.
+#
+# To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
+# python lessons/06_conv_vae.py`. With another BLAS thread count the float sums
+# run in another order, so the last printed digit can differ.
 
 # %%
 import time

@@ -40,6 +40,10 @@
 # other jobs (load average 7; one BLAS thread, OPENBLAS_NUM_THREADS=1). It
 # used 6.6 minutes of CPU time, about what it takes on an idle machine.
 # `--quick`: seconds.
+#
+# To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
+# python lessons/07_vqvae.py`. With another BLAS thread count the float sums
+# run in another order, so the last printed digit can differ.
 
 # %%
 import time
