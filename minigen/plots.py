@@ -160,13 +160,7 @@ def loss_curves(history, path, title=None, logy=False):
         ax.plot(range(len(values)), values, label=name, linewidth=1)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
-    if logy:
-        ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    if title:
-        ax.set_title(title)
-    return _save(fig, path)
+    return _finish_curves(fig, ax, path, title, logy)
 
 
 def epoch_curves(history, path, ylabel, title=None, logy=False):
@@ -189,6 +183,11 @@ def epoch_curves(history, path, ylabel, title=None, logy=False):
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 2.5
+    return _finish_curves(fig, ax, path, title, logy)
+
+
+def _finish_curves(fig, ax, path, title, logy):
+    """What every line chart ends with: scale, grid, legend, title, save."""
     if logy:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
