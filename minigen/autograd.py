@@ -281,24 +281,21 @@ def _as_tensors(inputs):
         (x.dtype for x in floating if not isinstance(x, numbers.Number)), backend.DEFAULT_DTYPE
     )
     tensors = []
-    for x in inputs:
+    for given in inputs:
+        # Python lists (and tuples) work as arrays do
+        x = backend.xp().asarray(given) if isinstance(given, (list, tuple)) else given
         if isinstance(x, Tensor):
             tensors.append(x)
         elif isinstance(x, numbers.Number):
             tensors.append(Tensor(backend.xp().asarray(x, dtype=dtype)))
-        elif getattr(x, "dtype", None) is not None and x.dtype.kind in "fiub" and x.dtype != dtype:
+        elif getattr(x, "dtype", None) is not None and x.dtype.kind in "fiub":
             # also integer and bool constants: int64 + float32 would give float64
-            tensors.append(Tensor(x.astype(dtype)))
+            tensors.append(Tensor(x if x.dtype == dtype else x.astype(dtype)))
         else:
-            given = x
-            if not hasattr(x, "dtype"):  # Python lists (and tuples) work as arrays do
-                x = backend.xp().asarray(x) if isinstance(x, (list, tuple)) else x
-            if getattr(x, "dtype", None) is None or x.dtype.kind not in "fiub":
-                raise TypeError(
-                    f"cannot use {given!r} ({type(given).__name__}) as a tensor operand; use "
-                    "a number, a list of numbers, an array or a Tensor"
-                )
-            tensors.append(Tensor(x.astype(dtype) if x.dtype != dtype else x))
+            raise TypeError(
+                f"cannot use {given!r} ({type(given).__name__}) as a tensor operand; use "
+                "a number, a list of numbers, an array or a Tensor"
+            )
     return tensors
 
 
