@@ -59,7 +59,7 @@
 # %%
 import time
 
-from _setup import setup
+from _setup import relative_gap, setup
 
 from minigen import backend, data, metrics, nn, optim, plots
 from minigen.models import build
@@ -141,15 +141,6 @@ theirs = {
     **dict(reference.encoder.named_parameters()),
     **dict(reference.decoder.net.named_parameters()),
 }
-
-
-def relative_gap(a, b):
-    """max |a - b| / max |b| over the arrays of two dicts with the same keys."""
-    return max(
-        float(np.abs(backend.to_numpy(a[k]) - backend.to_numpy(b[k])).max())
-        / float(np.abs(backend.to_numpy(b[k])).max())
-        for k in b
-    )
 
 
 x = data.scale_pixels(train_images[: reference.batch_size, None])

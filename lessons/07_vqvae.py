@@ -48,7 +48,7 @@
 # %%
 import time
 
-from _setup import setup
+from _setup import relative_gap, setup
 
 from minigen import backend, data, metrics, nn, optim, plots
 from minigen.autograd import Tensor
@@ -141,15 +141,6 @@ reference = build("vq-vae")
 model = VQVAE()
 model.load_state_dict(reference.state_dict())
 ours, theirs = dict(model.named_parameters()), dict(reference.named_parameters())
-
-
-def relative_gap(a, b):
-    """max |a - b| / max |b| over the arrays of two dicts with the same keys."""
-    return max(
-        float(np.abs(backend.to_numpy(a[k]) - backend.to_numpy(b[k])).max())
-        / float(np.abs(backend.to_numpy(b[k])).max())
-        for k in b
-    )
 
 
 x = data.scale_pixels(train_images[: reference.batch_size, None])

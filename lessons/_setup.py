@@ -47,6 +47,16 @@ def parse_options(parser):
     return args
 
 
+def relative_gap(a, b):
+    """max |a - b| / max |b| over the arrays of two dicts with the same keys: how far
+    a step written in a lesson lands from the library's (lessons 05-07)."""
+    return max(
+        float(abs(minigen.to_numpy(a[k]) - minigen.to_numpy(b[k])).max())
+        / float(abs(minigen.to_numpy(b[k])).max())
+        for k in b
+    )
+
+
 def setup(name, description, epochs):
     """Parse the lesson's options; return (args, out_dir, train_images, test_images, test_labels).
 
