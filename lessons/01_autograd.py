@@ -22,23 +22,23 @@
 import argparse
 import inspect
 import math
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np  # host data for the lesson's own plots
-from _setup import parse_options  # picks a file-only matplotlib backend outside notebooks
+from _setup import parse_options, start  # picks a file-only matplotlib backend outside notebooks
 
 import minigen as mg
 
 parser = argparse.ArgumentParser(description="Lesson 01: reverse-mode automatic differentiation")
 parser.add_argument("--out", default="figures/01_autograd", help="folder for figures")
-parser.add_argument("--backend", default=None, help="numpy, cupy or strict")
+parser.add_argument(
+    "--backend", choices=mg.backend.NAMES, default=None, help="numpy (default), cupy or strict"
+)
 parser.add_argument("--quick", action="store_true", help="smoke run (this lesson is quick anyway)")
 args = parse_options(parser)  # a Jupyter kernel's own arguments pass
-if args.backend:
-    mg.use_backend(args.backend)
-out = Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
+out = start(
+    "01_autograd", args
+)  # the backend and the figure folder, or one line saying what failed
 
 # %% [markdown]
 # ## 1. By hand

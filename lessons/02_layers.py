@@ -17,14 +17,13 @@ run on 1,000 images (under 30 s). Figures go to ``figures/02_layers/`` (or ``--o
 # %%
 import argparse
 import time
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402  (host data for the lesson's own checks and plots)
-from _setup import parse_options  # noqa: E402
+from _setup import parse_options, start  # noqa: E402
 
 import minigen as mg  # noqa: E402
 from minigen import backend, data, nn, optim  # noqa: E402
@@ -33,14 +32,13 @@ from minigen.nn import functional as F  # noqa: E402, N812 - the PyTorch idiom
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--out", default="figures/02_layers", help="folder for figures")
-parser.add_argument("--backend", default=None, help="numpy, cupy or strict")
+parser.add_argument(
+    "--backend", choices=mg.backend.NAMES, default=None, help="numpy (default), cupy or strict"
+)
 parser.add_argument("--quick", action="store_true", help="smoke run on tiny data (< 30 s)")
 parser.add_argument("--epochs", type=positive_int, default=2, help="classifier epochs")
 args = parse_options(parser)  # a Jupyter kernel's own arguments pass
-if args.backend:
-    mg.use_backend(args.backend)
-out = Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
+out = start("02_layers", args)  # the backend and the figure folder, or one line saying what failed
 mg.manual_seed(0)
 rng = np.random.default_rng(0)
 

@@ -57,6 +57,22 @@ def relative_gap(a, b):
     )
 
 
+def start(name, args):
+    """Switch to ``args.backend`` (when given) and create ``args.out``; return the folder.
+
+    A minigen error (an unknown backend, no usable GPU) or a folder that cannot be made ends the
+    lesson with one line naming it and exit status 1, not a traceback.
+    """
+    try:
+        if args.backend:
+            minigen.use_backend(args.backend)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+    except (MinigenError, OSError) as e:
+        sys.exit(f"{name}: error: {' '.join(str(e).split())}")
+    return out
+
+
 def setup(name, description, epochs):
     """Parse the lesson's options; return (args, out_dir, train_images, test_images, test_labels).
 
@@ -91,11 +107,8 @@ def setup(name, description, epochs):
         args.epochs = 1 if args.quick else epochs
     if args.quick:
         print("--quick: a smoke test on a small slice; its numbers mean nothing.")
+    out = start(name, args)
     try:
-        if args.backend:
-            minigen.use_backend(args.backend)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         src = data.locate(args.dataset, split="train")
         train_images, _ = data.read(src)
         test_images, test_labels = data.load(args.dataset, split="test")

@@ -524,3 +524,15 @@ def test_a_state_dict_that_does_not_fit_is_one_line(vae_run, tmp_path, capsys):
     path = edited(vae_run, tmp_path, shrink)
     line = main_error(capsys, "sample", path, "--out", tmp_path / "s.npy")
     assert "the saved state does not fit a mlp-vae" in line and "shape" in line
+
+
+@pytest.mark.parametrize("lesson", ["01_autograd", "02_layers"])
+def test_the_first_lessons_refuse_bad_options_in_one_line(lesson, tmp_path):
+    script = ROOT / "lessons" / f"{lesson}.py"
+    bogus = cli("--quick", "--backend", "bogus", cwd=tmp_path, script=script)
+    assert bogus.returncode == 2 and "argument --backend: invalid choice: 'bogus'" in bogus.stderr
+    (tmp_path / "taken").write_text("a file, not a folder")
+    result = cli("--quick", "--out", str(tmp_path / "taken"), cwd=tmp_path, script=script)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"{lesson}: error: ") and "taken" in lines[0]
