@@ -168,6 +168,13 @@ class VQVAE(GenerativeModel):
             prior_hidden=prior.options["hidden"], prior_layers=prior.options["layers"]
         )
 
+    def detach_prior(self):
+        """Back to uniform code grids: drop ``self.prior`` and its sizes from ``options``
+        (training moves the codebook, which makes a fitted prior stale)."""
+        self.prior = None
+        for key in ("prior_hidden", "prior_layers"):
+            self.options.pop(key, None)
+
     def forward(self, x):
         """Logits, codebook loss, commitment loss and code indices for a batch x."""
         z_q, codebook_loss, commitment_loss, indices = self.quantizer(self.encoder(x))
