@@ -42,7 +42,7 @@
 # Full run (two 5-epoch runs, then a 2-epoch prior and 2,000 samples of each
 # kind): FULLRUN? minutes on 2 idle CPU cores (one BLAS thread). The two
 # VQ-VAE runs used 6.6 minutes of CPU time before the prior was added; the
-# prior section adds about 1.5 (estimated). `--quick`: seconds.
+# prior section adds about 1.8 (estimated). `--quick`: seconds.
 #
 # To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
 # python lessons/07_vqvae.py`. With another BLAS thread count the float sums
@@ -63,8 +63,8 @@ from minigen.train import train
 np = backend.host
 start = time.perf_counter()
 args, out, train_images, test_images, test_labels = setup("07_vqvae", "Lesson 07: VQ-VAE", epochs=5)
-PRIOR_EPOCHS = 2  # over all training code grids: about 50 s of one-thread CPU
-N_EVAL = 2000  # samples per Fréchet distance; 49 prior passes each, about 8 ms per sample
+PRIOR_EPOCHS = 2  # over all training code grids: about a minute of one-thread CPU
+N_EVAL = 2000  # samples per Fréchet distance; 49 prior passes each, about 14 ms per sample
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
 FULL_RUN = {
     "no remedy": (215.1, 19.9, 30),
