@@ -26,7 +26,9 @@ afterwards on the training images' code grids (minigen/models/prior.py,
 grids from it. Its weights are part of the state dict ("prior.*") and its
 sizes part of ``options`` (``prior_hidden``, ``prior_layers``), so a
 checkpoint saved after ``fit_prior`` rebuilds and samples with the trained
-prior.
+prior (``python -m minigen prior CKPT`` does this for a checkpoint). Training
+further moves the codebook and makes the prior stale: resuming drops it
+(``detach_prior``, minigen/train.py says so in one line).
 """
 
 from minigen import backend, nn, optim
