@@ -325,7 +325,12 @@ print(f"saved losses_*.png, code_usage.png and reconstructions_*.png in {out}/")
 # indices, in batches without a graph: the codes the forward pass picks.
 # `code_maps.png` shows a few test images above their grids (each cell names
 # its code, coloured by code), and below them how often each code is used over
-# all test positions, in code order with the same colours.
+# all test positions, in code order with the same colours. Look for the code of
+# the empty background: it fills the border of every map and is the tallest bar
+# (on a full run the most used code takes FULLRUN? of the test positions).
+# Inside a garment neighbouring positions use codes that go together (the
+# same few codes along a trouser leg): that dependence is what a prior must
+# learn, and what uniformly random codes ignore.
 
 # %%
 vq = models["with restarts"]
@@ -342,7 +347,7 @@ print(
     + ", ".join(f"code {c} on {share[c]:.0%} of test positions" for c in top)
     + f" (a full run: {FULL_RUN['top code share']})"
 )
-print(f"code map of test image 0 (its label {test_labels[0]}):\n{maps[0]}")
+print(f"codes of test image 0 (a {data.CLASSES[args.dataset][int(test_labels[0])]}):\n{maps[0]}")
 
 colours = plt.get_cmap("nipy_spectral")
 fig = plt.figure(figsize=(12, 6), dpi=100)
@@ -464,8 +469,10 @@ print(f"saved code_maps.png, uniform_samples.png and pixelcnn_samples.png in {ou
 # 4.159 for the uniform prior: the KL term falls from 203.8 to FULLRUN? nats per
 # image. Its samples score a Fréchet distance of FULLRUN? with FULLRUN?/10
 # classes, against FULLRUN? with FULLRUN?/10 for uniform codes (real images:
-# FULLRUN?, 10/10). `pixelcnn_samples.png` shows garments where
-# `uniform_samples.png` shows patchwork. More prior epochs keep lowering its
+# FULLRUN?, 10/10). `pixelcnn_samples.png` shows garment shapes, rough ones,
+# on a black background; `uniform_samples.png` shows a patchwork of blobs with no
+# outline: each position's code on its own makes local strokes, not a garment.
+# More prior epochs keep lowering its
 # loss and the Fréchet distance (the training loss is still falling after 2);
 # a wider or deeper PixelCNN (`prior_hidden`, `prior_layers`) does too, at a
 # higher cost per step and per sample.
