@@ -472,10 +472,11 @@ print(f"saved code_maps.png, uniform_samples.png and pixelcnn_samples.png in {ou
 # FULLRUN?, 10/10). `pixelcnn_samples.png` shows garment shapes, rough ones,
 # on a black background; `uniform_samples.png` shows a patchwork of blobs with no
 # outline: each position's code on its own makes local strokes, not a garment.
-# More prior epochs keep lowering its
-# loss and the Fréchet distance (the training loss is still falling after 2);
-# a wider or deeper PixelCNN (`prior_hidden`, `prior_layers`) does too, at a
-# higher cost per step and per sample.
+# More prior epochs lower its loss further (the loss per epoch printed above
+# still falls from the first epoch to the second: FULLRUN? then FULLRUN? on a
+# full run), and with it the Fréchet distance of its samples; a wider or
+# deeper PixelCNN (`prior_hidden`, `prior_layers`) can model more, at a
+# higher cost per step and per sample (49 passes per sample).
 
 # %%
 minutes = (time.perf_counter() - start) / 60
