@@ -34,12 +34,15 @@
 #   `VQVAE.losses`, `VQVAE.train_step`
 # - minigen/nn/losses.py: `binary_cross_entropy_with_logits`
 # - minigen/train.py: `train`; minigen/metrics.py: `code_usage`, `perplexity`,
-#   `reconstruction_bce`
+#   `reconstruction_bce`, `fid`, `class_coverage`
+# - minigen/models/vqvae.py: `VQVAE.encode_indices`, `VQVAE.attach_prior`,
+#   `VQVAE.sample`; minigen/models/prior.py: `causal_mask`, `MaskedConv2d`,
+#   `PixelCNN.loss`, `PixelCNN.sample`, `fit_prior` (the prior, last section)
 #
-# Full run (two 5-epoch runs): 14 minutes measured on 2 CPU cores shared with
-# other jobs (load average 7; one BLAS thread, OPENBLAS_NUM_THREADS=1). It
-# used 6.6 minutes of CPU time, about what it takes on an idle machine.
-# `--quick`: seconds.
+# Full run (two 5-epoch runs, then a 2-epoch prior and 2,000 samples of each
+# kind): FULLRUN? minutes on 2 idle CPU cores (one BLAS thread). The two
+# VQ-VAE runs used 6.6 minutes of CPU time before the prior was added; the
+# prior section adds about 1.8 (estimated). `--quick`: seconds.
 #
 # To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
 # python lessons/07_vqvae.py`. With another BLAS thread count the float sums
@@ -52,15 +55,28 @@ from _setup import relative_gap, setup
 
 from minigen import backend, data, metrics, nn, optim, plots
 from minigen.autograd import Tensor
-from minigen.models import build
+from minigen.classifier import load_classifier
+from minigen.models import build, fit_prior, sample_images
 from minigen.nn import functional as F
 from minigen.train import train
 
 np = backend.host
 start = time.perf_counter()
-args, out, train_images, test_images, _ = setup("07_vqvae", "Lesson 07: VQ-VAE", epochs=5)
+args, out, train_images, test_images, test_labels = setup("07_vqvae", "Lesson 07: VQ-VAE", epochs=5)
+PRIOR_EPOCHS = 2  # over all training code grids: about a minute of one-thread CPU
+N_EVAL = 2000  # samples per Fréchet distance; 49 prior passes each, about 14 ms per sample
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
-FULL_RUN = {"no remedy": (215.1, 19.9, 30), "with restarts": (208.4, 48.1, 64), "minutes": 14.0}
+FULL_RUN = {
+    "no remedy": (215.1, 19.9, 30),
+    "with restarts": (208.4, 48.1, 64),
+    "top code share": "FULLRUN?",
+    "prior seconds": "FULLRUN?",
+    "prior test loss": "FULLRUN?",
+    "prior -elbo": "FULLRUN?",
+    "uniform codes": "FULLRUN? and FULLRUN?/10",
+    "PixelCNN prior": "FULLRUN? and FULLRUN?/10",
+    "minutes": "FULLRUN?",
+}
 
 # %% [markdown]
 # ## Build it: the quantizer, the loss, one step
@@ -300,5 +316,168 @@ for label, trained in models.items():
         recon = trained.reconstruct(x).data
     plots.reconstructions(x, recon, out / f"reconstructions_{label.replace(' ', '_')}.png")
 print(f"saved losses_*.png, code_usage.png and reconstructions_*.png in {out}/")
+
+# %% [markdown]
+# ## What the code grid says: code maps and per-code usage
+#
+# From here on, the model with restarts. `VQVAE.encode_indices`
+# (minigen/models/vqvae.py) turns images into their 7x7 grids of code
+# indices, in batches without a graph: the codes the forward pass picks.
+# `code_maps.png` shows a few test images above their grids (each cell names
+# its code, coloured by code), and below them how often each code is used over
+# all test positions, in code order with the same colours. Look for the code of
+# the empty background: it fills the border of every map and is the tallest bar
+# (on a full run the most used code takes FULLRUN? of the test positions).
+# Inside a garment neighbouring positions use codes that go together (the
+# same few codes along a trouser leg): that dependence is what a prior must
+# learn, and what uniformly random codes ignore.
+
+# %%
+vq = models["with restarts"]
+shown = test_images[:6]
+maps = backend.to_numpy(vq.encode_indices(shown))  # (6, 7, 7) ints in 0..63
+with nn.eval_mode(vq):
+    forward_codes = backend.to_numpy(vq(data.scale_pixels(shown[:, None]))[3])
+assert (maps == forward_codes).all(), "encode_indices differs from the forward pass"
+counts = results["with restarts"][3]
+share = counts / counts.sum()
+top = np.argsort(share)[::-1][:3]
+print(
+    "the most used codes: "
+    + ", ".join(f"code {c} on {share[c]:.0%} of test positions" for c in top)
+    + f" (a full run: {FULL_RUN['top code share']})"
+)
+print(f"codes of test image 0 (a {data.CLASSES[args.dataset][int(test_labels[0])]}):\n{maps[0]}")
+
+colours = plt.get_cmap("nipy_spectral")
+fig = plt.figure(figsize=(12, 6), dpi=100)
+grid = fig.add_gridspec(3, len(shown), height_ratios=[1, 1, 0.9])
+for i in range(len(shown)):
+    ax = fig.add_subplot(grid[0, i])
+    ax.imshow(shown[i], cmap="gray")
+    ax.set_axis_off()
+    ax.set_title(f"test image {i}", fontsize=9)
+    ax = fig.add_subplot(grid[1, i])
+    ax.imshow(maps[i], cmap=colours, vmin=0, vmax=K - 1)
+    for (r, c), code in np.ndenumerate(maps[i]):
+        rgb = colours(code / (K - 1))[:3]  # dark text on light cells, light on dark
+        ink = "black" if 0.3 * rgb[0] + 0.6 * rgb[1] + 0.1 * rgb[2] > 0.5 else "white"
+        ax.text(c, r, str(code), ha="center", va="center", fontsize=6, color=ink)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title("its 7x7 codes", fontsize=9)
+ax = fig.add_subplot(grid[2, :])
+ax.bar(range(K), share, color=colours(np.arange(K) / (K - 1)))
+ax.set_xlabel("code index")
+ax.set_ylabel("share of test positions")
+ax.set_xlim(-0.5, K - 0.5)
+ax.set_title("per-code usage over all test images (with restarts)", fontsize=9)
+fig.tight_layout()
+fig.savefig(out / "code_maps.png")
+plt.close(fig)
+
+# %% [markdown]
+# ## The ELBO view, and why a prior is needed to sample
+#
+# Read as a VAE, the VQ-VAE's posterior q(c | x) puts all its mass on one grid
+# c(x) (the nearest codes), so its entropy is 0 and the KL term of the ELBO is
+# KL(q || p) = -log p(c(x)). Training assumes a **uniform prior**, p(c) = 1/K
+# at each of the 49 positions: then the KL is the constant 49 log K = 49 ln 64
+# = 203.8 nats for every image, whatever the weights, and drops out of the
+# gradient. That is why the loss above has no KL term, and why
+# `VQVAE.sample` without a prior decodes uniformly random grids: each
+# position's code drawn on its own, ignoring which codes go together (a
+# sleeve's codes next to a sole's). Those samples look like nothing.
+#
+# A learned prior replaces log K per position by -log p(c_p | c_<p) from an
+# autoregressive model: minigen/models/prior.py, `PixelCNN` built from
+# `MaskedConv2d` layers (their kernels multiplied by `causal_mask`, type A
+# first, then B, so the logits at a position see only earlier positions in
+# raster order), trained by `fit_prior` (codes of the training images from
+# `encode_indices`, then Adam on `PixelCNN.loss`, the mean cross-entropy per
+# position) and attached with `VQVAE.attach_prior`. `PixelCNN.sample` fills a
+# grid position by position (49 passes), and `VQVAE.sample` decodes it. Its
+# test loss times 49 is the new KL term, so the test -ELBO (BCE on continuous
+# pixels: lesson 05's caveat, it is no bound on a normalised density, but it
+# compares models) drops by what the prior learned.
+
+# %%
+log_k = float(np.log(K))
+print(f"uniform prior: KL = 49 log {K} = 49 x {log_k:.4f} = {49 * log_k:.1f} nats per image")
+rec_restart = results["with restarts"][0]
+print(
+    f"test -ELBO with the uniform prior: {rec_restart:.1f} + {49 * log_k:.1f} = "
+    f"{rec_restart + 49 * log_k:.1f} nats per image"
+)
+
+# uniform-code samples first (no prior attached yet), from their own seed
+classifier = load_classifier(args.dataset)
+n_eval = min(N_EVAL, len(test_images))
+backend.manual_seed(args.seed + 1)
+uniform = sample_images(vq, n_eval)
+
+prior_epochs = 1 if args.quick else PRIOR_EPOCHS
+backend.manual_seed(args.seed)
+tic = time.process_time()
+prior, prior_losses = fit_prior(vq, train_images, prior_epochs)
+prior_seconds = time.process_time() - tic
+assert vq.prior is prior
+test_codes = vq.encode_indices(test_images)
+with nn.eval_mode(prior):  # no graph; in chunks of 1,000 grids (equal sizes: mean of means)
+    chunks = [test_codes[i : i + 1000] for i in range(0, len(test_codes), 1000)]
+    prior_test = sum(float(prior.loss(c).item()) * len(c) for c in chunks) / len(test_codes)
+print(
+    f"prior: {sum(p.size for p in prior.parameters()):,} weights, {prior_epochs} epoch(s) on "
+    f"{len(train_images):,} code grids in {prior_seconds:.0f} s of CPU time (a full run: "
+    f"{FULL_RUN['prior seconds']} s); training loss per epoch "
+    + ", ".join(f"{v:.3f}" for v in prior_losses)
+    + " nats per position"
+)
+print(
+    f"prior on the test codes: {prior_test:.3f} nats per position against log {K} = "
+    f"{log_k:.3f} for the uniform prior (a full run: {FULL_RUN['prior test loss']}); "
+    f"KL term {49 * prior_test:.1f} nats per image, test -ELBO "
+    f"{rec_restart + 49 * prior_test:.1f} (a full run: {FULL_RUN['prior -elbo']})"
+)
+assert prior_test < log_k or args.quick, "the prior learned nothing about the codes"
+
+backend.manual_seed(args.seed + 1)
+drawn = sample_images(vq, n_eval)
+real_fd = metrics.fid(test_images[:n_eval], train_images[:n_eval], classifier)
+real_cov = metrics.class_coverage(test_images[:n_eval], classifier)[1]
+print(f"{n_eval} samples each, against {n_eval} real test images:")
+print(
+    f"  real training images: Fréchet distance {real_fd:.1f} (the floor at this sample "
+    f"count); the real test images cover {real_cov}/10 classes"
+)
+for label, images in (("uniform codes", uniform), ("PixelCNN prior", drawn)):
+    fd = metrics.fid(test_images[:n_eval], images, classifier)
+    covered = metrics.class_coverage(images, classifier)[1]
+    print(
+        f"  {label:15s} Fréchet distance {fd:6.1f}, {covered}/10 classes "
+        f"(a full run: {FULL_RUN[label]})"
+    )
+    plots.image_grid(
+        images[:64], out / f"{label.split()[0].lower()}_samples.png", value_range=(0, 1),
+        title=f"vq-vae: {len(images[:64])} samples, codes from the {label.split()[0]} prior",
+    )  # fmt: skip
+print(f"saved code_maps.png, uniform_samples.png and pixelcnn_samples.png in {out}/")
+
+# %% [markdown]
+# On a full run the prior (FULLRUN? s of CPU time for 2 epochs over the 60,000
+# training grids) reaches FULLRUN? nats per position on the test codes, against
+# 4.159 for the uniform prior: the KL term falls from 203.8 to FULLRUN? nats per
+# image. Its samples score a Fréchet distance of FULLRUN? with FULLRUN?/10
+# classes, against FULLRUN? with FULLRUN?/10 for uniform codes (real images:
+# FULLRUN?, 10/10). `pixelcnn_samples.png` shows garment shapes, rough ones,
+# on a black background; `uniform_samples.png` shows a patchwork of blobs with no
+# outline: each position's code on its own makes local strokes, not a garment.
+# More prior epochs lower its loss further (the loss per epoch printed above
+# still falls from the first epoch to the second: FULLRUN? then FULLRUN? on a
+# full run), and with it the Fréchet distance of its samples; a wider or
+# deeper PixelCNN (`prior_hidden`, `prior_layers`) can model more, at a
+# higher cost per step and per sample (49 passes per sample).
+
+# %%
 minutes = (time.perf_counter() - start) / 60
-print(f"this run took {minutes:.1f} minutes (a full run: {FULL_RUN['minutes']:.1f})")
+print(f"this run took {minutes:.1f} minutes (a full run: {FULL_RUN['minutes']})")

@@ -1,24 +1,46 @@
 # %% [markdown]
-# # Lesson 09: GAN, VAE, VQ-VAE and VAE-GAN side by side
+# # Lesson 09: GAN, VAE, VQ-VAE and VAE-GAN side by side, at equal compute
 #
-# Four families, one dataset, the same measurements:
+# Four families, one dataset, the same measurements, and **the same compute**:
+# every model trains for the same wall-clock budget per seed (40 seconds on a
+# full run), not for the same number of epochs. An epoch of the DCGAN costs 20
+# times one of the MLP-VAE; comparing them after equal epochs would hand the
+# expensive models the most compute. Here `train(..., max_seconds=BUDGET)`
+# (minigen/train.py) stops each run after the step during which its budget runs
+# out, so every model gets the same 40 seconds (give or take one step: at most
+# 0.3 s, the VAE-GAN's) on the same machine: fair by construction. The
+# question it answers: with this much compute on this machine, which family
+# gives what?
 #
-# - **Sample quality**: Fréchet distance of 5,000 samples to real test images
-#   in the feature space of minigen's Fashion-MNIST classifier (lower is better),
-#   and class coverage (classes that get at least 5% of the samples).
+# Why not reuse the checkpoints lessons 03-08 save: they trained for different
+# lengths chosen to show each lesson's idea, so they would not be equal compute.
+#
+# - **Sample quality**: Fréchet distance of 2,000 samples to 2,000 real test
+#   images in the feature space of minigen's Fashion-MNIST classifier (lower is
+#   better; lesson 04 writes it out), and class coverage (classes that get at
+#   least 5% of the samples). For scale: real training images score FULLRUN?
+#   against the same test images at this sample count (the bias floor), and
+#   cover 10/10 classes.
 # - **Likelihood**, where the model defines one: the test negative ELBO of the
-#   VAEs (nats per image). GANs and VAE-GAN define no likelihood.
-# - **Reconstruction**: sum-pixel BCE of the reconstruction of test images
-#   (nats per image), for the models that have an encoder.
-# - **Training time** per epoch on this machine.
-# - **Stability**: every number over three seeds, as mean ± standard deviation.
+#   two Gaussian VAEs (nats per image; lesson 05's caveat: BCE on continuous
+#   pixels, not a bound on a normalised density, but comparable between them).
+# - **Reconstruction**: sum-pixel BCE of the deterministic reconstruction of
+#   test images (nats per image), for every model with an encoder, the VAE-GAN
+#   included (its tanh output is sigmoid(2a), so its logits are 2a, with a the
+#   decoder's output before tanh).
+# - **Stability**: every number over three seeds, as mean ± standard deviation
+#   (ddof=1: the sample standard deviation of 3 values).
 #
-# The VQ-VAE has no prior of its own (one is usually trained afterwards, e.g. a
-# PixelCNN over the code grid); its "samples" here decode uniformly random code
-# grids, to show why that second stage is needed.
+# The VQ-VAE samples through its prior: lesson 07's PixelCNN
+# (minigen/models/prior.py, `fit_prior`) over the code grids. The prior is part
+# of the model, so it is fitted **inside the same budget**: the VQ-VAE trains for
+# 60% of it, then `fit_prior(..., max_seconds=rest)` encodes 10,000 training
+# images and trains the prior for whatever time is left.
 #
-# Full run (5 models x 3 seeds x 2 epochs): an estimated 60 minutes on 2 CPU cores;
-# raise `--epochs` on a GPU. `--quick`: under a minute.
+# Full run (5 models x 3 seeds x 40 s, plus evaluation): FULLRUN? minutes on 2
+# idle CPU cores (one BLAS thread); estimated 12. `--quick`: a 2-second budget
+# on 512 images, about a minute. `--epochs` caps the epochs of each run (the
+# budget ends a full run first); on a GPU raise BUDGET below.
 
 # %%
 import time
@@ -26,49 +48,121 @@ import time
 import matplotlib.pyplot as plt
 from _setup import setup
 
-from minigen import backend, metrics
+from minigen import backend, metrics, nn
+from minigen.autograd import Tensor
 from minigen.classifier import load_classifier
-from minigen.models import sample_images
+from minigen.models import fit_prior, sample_images
 from minigen.train import train
 
 args, out, train_images, test_images, _ = setup(
-    "09_comparison", "Lesson 09: the four families compared", epochs=2
+    "09_comparison", "Lesson 09: the four families compared at equal compute", epochs=100
 )
 np = backend.host
+start = time.perf_counter()
+BUDGET = 2.0 if args.quick else 40.0  # wall-clock seconds of training per model and seed
+VQ_SHARE = 0.6  # of the VQ-VAE's budget for the VQ-VAE; the rest fits its prior
+PRIOR_IMAGES = 10_000  # training images whose code grids the prior learns
+N_EVAL = 2000  # samples per Fréchet distance, and test images for -ELBO and reconstruction
 classifier = load_classifier(args.dataset)
-n_eval = min(5000, len(test_images))
+n_eval = min(N_EVAL, len(test_images))
+real = test_images[:n_eval]
 seeds = [args.seed] if args.quick else [args.seed, args.seed + 1, args.seed + 2]
 names = ["dcgan", "mlp-vae", "conv-vae", "vq-vae", "vae-gan"]
+real_fd = metrics.fid(real, train_images[:n_eval], classifier)
+print(
+    f"real training images against the {n_eval} test images: Fréchet distance {real_fd:.1f} "
+    f"(a full run: FULLRUN?), classes covered {metrics.class_coverage(real, classifier)[1]}/10"
+)
 
 # %% [markdown]
-# ## Train every model with every seed, and measure
+# ## The VAE-GAN's reconstructions in the same units
+#
+# `metrics.reconstruction_bce` (minigen/metrics.py) asks a model for
+# `reconstruction_logits(x)` with x in [0, 1]. The VAE-GAN
+# (minigen/models/vaegan.py) works in [-1, 1] and ends in tanh; since
+# (tanh(a) + 1) / 2 = sigmoid(2a), its reconstruction in [0, 1] has logits 2a.
+# A small view of it gives the metric what it asks for; the check below
+# confirms the identity on real reconstructions.
+
 
 # %%
-rows = {name: [] for name in names}
+class VAEGANReconstruction(nn.Module):
+    """A VAE-GAN seen by ``metrics.reconstruction_bce``: logits of its reconstruction
+    of the posterior mean, for inputs and pixels in [0, 1]."""
+
+    def __init__(self, vaegan):
+        super().__init__()
+        self.vaegan = vaegan
+
+    def reconstruction_logits(self, x):
+        mu, _ = self.vaegan.encoder(x * 2 - 1)  # [0, 1] -> the model's [-1, 1]
+        return self.vaegan.decoder[0](mu) * 2  # decoder = Sequential(ConvDecoder, Tanh)
+
+
+def reconstruction_bce(model):
+    view = VAEGANReconstruction(model) if model.name == "vae-gan" else model
+    return metrics.reconstruction_bce(view, real)
+
+
+# %% [markdown]
+# ## Train every model with every seed for the same budget, and measure
+
+# %%
+rows, grids = {name: [] for name in names}, {}
 for seed in seeds:
     for name in names:
-        start = time.perf_counter()
-        model, _, _ = train(name, args.epochs, images=train_images, seed=seed, quiet=True)
-        seconds = (time.perf_counter() - start) / args.epochs
-        model.eval()
+        tic = time.perf_counter()
+        budget = VQ_SHARE * BUDGET if name == "vq-vae" else BUDGET
+        model, _, history = train(
+            name, args.epochs, images=train_images, seed=seed, quiet=True, max_seconds=budget
+        )
+        steps = len(next(iter(history.values())))  # one entry per step in every loss
+        if name == "vq-vae":  # the prior gets what is left of the budget
+            rest = max(0.0, BUDGET - (time.perf_counter() - tic))
+            epochs = 1000  # as many as the budget allows
+            _, prior_losses = fit_prior(
+                model, train_images[:PRIOR_IMAGES], epochs, max_seconds=rest
+            )
+        seconds = time.perf_counter() - tic
+        if name == "vae-gan":
+            check = VAEGANReconstruction(model)
+            with nn.eval_mode(model):
+                x = backend.from_numpy(real[:8, None].astype(np.float32) / 255)
+                via_logits = check.reconstruction_logits(Tensor(x)).sigmoid().data
+                via_tanh = (model.reconstruct(Tensor(x * 2 - 1)).data + 1) / 2
+            gap = float(np.abs(backend.to_numpy(via_logits - via_tanh)).max())
+            assert gap < 1e-5, f"sigmoid(2a) and (tanh(a) + 1) / 2 differ by {gap}"
+            if seed == seeds[0]:
+                print(f"vae-gan: sigmoid(2a) against (tanh(a) + 1) / 2, largest gap {gap:.1e}")
         backend.manual_seed(seed + 100)
         samples = sample_images(model, n_eval)
         row = {
-            "fd": metrics.fid(test_images[:n_eval], samples, classifier),
+            "fd": metrics.fid(real, samples, classifier),
             "coverage": metrics.class_coverage(samples, classifier)[1],
-            "s/epoch": seconds,
+            "steps": steps,
+            "seconds": seconds,
         }
-        if name.endswith("-vae") and name != "vq-vae":
-            row["-elbo"] = metrics.negative_elbo(model, test_images)
-        if name in ("mlp-vae", "conv-vae", "vq-vae"):
-            row["rec"] = metrics.reconstruction_bce(model, test_images)
+        if name in ("mlp-vae", "conv-vae"):
+            row["-elbo"] = metrics.negative_elbo(model, real)
+        if name != "dcgan":
+            row["rec"] = reconstruction_bce(model)
         rows[name].append(row)
-        print(f"seed {seed} {name:9s} " + "  ".join(f"{k} {v:.1f}" for k, v in row.items()))
+        extra = f", prior {len(prior_losses)} epoch(s)" if name == "vq-vae" else ""
+        print(
+            f"seed {seed} {name:9s} "
+            + "  ".join(f"{k} {v:.1f}" for k, v in row.items())
+            + f"  ({steps * model.batch_size / len(train_images):.2f} epochs{extra})"
+        )
         if seed == seeds[0]:
-            rows[name + "/grid"] = samples[:32, 0]
+            grids[name] = samples[:16, 0]
 
 # %% [markdown]
 # ## The table
+#
+# "steps" is how many training steps each model took in its budget (for the
+# VQ-VAE, its own steps; the prior's come on top inside the same budget);
+# "seconds" is the measured wall time of training, the prior included, which
+# shows the budget held.
 
 # %%
 columns = [
@@ -76,20 +170,29 @@ columns = [
     ("coverage", "classes>=5%"),
     ("-elbo", "test -ELBO"),
     ("rec", "recon. BCE"),
-    ("s/epoch", "s/epoch"),
+    ("steps", "steps"),
+    ("seconds", "seconds"),
 ]
+
+
+def cell(values):
+    """mean ± sample standard deviation (ddof=1) over seeds; one seed has no spread."""
+    if not values:
+        return f"{'-':>20s}"
+    spread = f"{np.std(values, ddof=1):6.1f}" if len(values) > 1 else f"{'n/a':>6s}"
+    return f"{np.mean(values):11.1f} ± {spread}"
+
+
 lines = ["model      " + "".join(f"{title:>20s}" for _, title in columns)]
 for name in names:
-    cells = []
-    for key, _ in columns:
-        values = [r[key] for r in rows[name] if key in r]
-        cells.append(
-            f"{np.mean(values):12.1f} ± {np.std(values):5.1f}" if values else f"{'-':>20s}"
-        )
-    lines.append(f"{name:10s} " + "".join(cells))
+    lines.append(
+        f"{name:10s} " + "".join(cell([r[k] for r in rows[name] if k in r]) for k, _ in columns)
+    )
 table = "\n".join(lines)
 print(
-    f"\n{len(seeds)} seed(s), {args.epochs} epoch(s) each, {len(train_images)} training images\n{table}"
+    f"\n{len(seeds)} seed(s), a budget of {BUDGET:g} s per model and seed, "
+    f"{len(train_images)} training images\n{table}\n"
+    "(a full run: see the text below, FULLRUN?)"
 )
 (out / "table.txt").write_text(table + "\n")
 
@@ -97,12 +200,13 @@ print(
 # ## Samples, one row per model
 
 # %%
-fig, axes = plt.subplots(len(names), 1, figsize=(12, 1.6 * len(names)), dpi=100)
+fig, axes = plt.subplots(len(names), 1, figsize=(12, 1.3 * len(names)), dpi=100)
 for ax, name in zip(axes, names):
-    strip = np.concatenate(list(rows[name + "/grid"][:16]), axis=1)
+    strip = np.concatenate(list(grids[name]), axis=1)
     ax.imshow(strip, cmap="gray", vmin=0, vmax=1)
     ax.set_axis_off()
-    ax.set_title(name, fontsize=9, loc="left")
+    label = "vq-vae (codes from its PixelCNN prior)" if name == "vq-vae" else name
+    ax.set_title(f"{label}, seed {seeds[0]}, {BUDGET:g} s of training", fontsize=9, loc="left")
 fig.tight_layout()
 fig.savefig(out / "samples.png")
 plt.close(fig)
@@ -111,18 +215,34 @@ fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
 for i, name in enumerate(names):
     values = [r["fd"] for r in rows[name]]
     ax.scatter([i] * len(values), values)
+ax.axhline(real_fd, color="gray", linestyle="--", label="real images (floor)")
 ax.set_xticks(range(len(names)), names)
 ax.set_ylabel("Fréchet distance (lower is better)")
-ax.set_title("sample quality over seeds")
+ax.set_title(f"sample quality, one dot per seed ({BUDGET:g} s each)")
+ax.legend(loc="best", fontsize=8)
 fig.tight_layout()
 fig.savefig(out / "frechet_by_seed.png")
 plt.close(fig)
 print(f"saved table.txt, samples.png and frechet_by_seed.png in {out}/")
+minutes = (time.perf_counter() - start) / 60
+print(f"this run took {minutes:.1f} minutes (a full run: FULLRUN?)")
 
 # %% [markdown]
-# What to read from it: the GAN makes the sharpest samples but offers no
-# likelihood and no encoder; the VAEs give a bound on log p(x) and faithful
-# reconstructions but blur; the VQ-VAE reconstructs best of all, yet cannot
-# sample without a learned prior over its codes; VAE-GAN buys sharper samples
-# and reconstructions from the VAE at the price of the likelihood, and of a
-# less stable game (compare the spread over seeds).
+# What to read from it (a full run, 3 seeds, 40 s each): Fréchet distances
+# FULLRUN? (dcgan), FULLRUN? (mlp-vae), FULLRUN? (conv-vae), FULLRUN? (vq-vae
+# with its prior), FULLRUN? (vae-gan), with coverage FULLRUN?, FULLRUN?,
+# FULLRUN?, FULLRUN?, FULLRUN? classes of 10. In 40 seconds the cheap models
+# take many steps (the MLP-VAE FULLRUN?, about FULLRUN? epochs) and the
+# expensive ones few (the DCGAN FULLRUN?, the VAE-GAN FULLRUN?): at this
+# budget the comparison is as much about cost per step as about the family.
+# With more budget (a GPU, or a larger BUDGET) the slower families catch up;
+# lessons 04 and 08 show what the DCGAN and VAE-GAN reach with minutes.
+#
+# The GAN offers no likelihood and no encoder. The two Gaussian VAEs give a
+# test -ELBO (FULLRUN? and FULLRUN? nats) and reconstruct (FULLRUN? and
+# FULLRUN? nats) but their samples blur. The VQ-VAE reconstructs at FULLRUN?
+# nats, and samples only through its prior, fitted inside its budget. The
+# VAE-GAN reconstructs at FULLRUN? nats against the conv-VAE's FULLRUN? (same
+# encoder and decoder shapes, trained in D's features instead of pixels, so
+# pixel BCE is not what it optimises). The spread over seeds (± above) shows
+# which games are less stable.

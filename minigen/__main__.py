@@ -3,6 +3,7 @@
 python -m minigen train dcgan --epochs 5 --out runs/dcgan
 python -m minigen train dcgan --epochs 10 --resume runs/dcgan/checkpoint.npz
 python -m minigen sample runs/dcgan/checkpoint.npz --n 64 --out samples.png
+python -m minigen prior runs/vq-vae/checkpoint.npz --epochs 2   # the VQ-VAE's prior
 
 Every minigen error (a bad checkpoint, missing data, an unavailable backend,
 divergence, ...) ends the command with one line on stderr and exit status 1;
@@ -25,6 +26,9 @@ EXAMPLES = """examples:
   python -m minigen train dcgan --epochs 5 --backend cupy --out runs/dcgan
   python -m minigen train dcgan --epochs 8 --resume runs/dcgan/checkpoint.npz
   python -m minigen sample runs/dcgan/checkpoint.npz --n 64 --out dcgan.png
+  python -m minigen train vq-vae --epochs 5 --out runs/vq-vae
+  python -m minigen prior runs/vq-vae/checkpoint.npz --epochs 2
+  python -m minigen sample runs/vq-vae/checkpoint.npz --out vq-vae.png   # from its prior
 """
 
 
@@ -114,6 +118,34 @@ def parse(argv):
         "--backend", choices=backend.NAMES, default=None, help="numpy (default), cupy or strict"
     )
     sample.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
+
+    prior = commands.add_parser(
+        "prior",
+        help="fit a PixelCNN prior to a trained VQ-VAE, so that 'sample' draws from it",
+        description="Fit a PixelCNN prior (minigen/models/prior.py) on the code grids of the "
+        "training images of a vq-vae checkpoint, and store it in that checkpoint: 'sample' then "
+        "decodes code grids drawn from the prior instead of uniformly random ones. Training the "
+        "VQ-VAE further (--resume) drops the prior, since its codes change.",
+    )
+    prior.add_argument("checkpoint", metavar="CKPT", help="a vq-vae checkpoint.npz from 'train'")
+    prior.add_argument(
+        "--epochs", type=positive_int, default=2, help="epochs over the code grids (default 2)"
+    )
+    prior.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a prior the checkpoint already holds (otherwise this refuses to)",
+    )
+    prior.add_argument(
+        "--dataset",
+        choices=list(CLASSES),
+        default="fashion-mnist",
+        help="the VQ-VAE's training data: fashion-mnist (default) or mnist",
+    )
+    prior.add_argument(
+        "--backend", choices=backend.NAMES, default=None, help="numpy (default), cupy or strict"
+    )
+    prior.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     return parser.parse_args(argv)
 
 
@@ -149,6 +181,8 @@ def run_sample(args):
 
     backend.manual_seed(args.seed)
     model, _, meta = train.load(args.checkpoint)
+    if getattr(model, "prior", None) is not None:
+        print("drawing code grids from the checkpoint's PixelCNN prior")
     images = sample_images(model, args.n)
     if not backend.host.isfinite(images).all():
         raise train.DivergenceError(
@@ -166,12 +200,50 @@ def run_sample(args):
     print(f"wrote {args.n} samples of {meta['model']} to {out}")
 
 
+def run_prior(args):
+    from minigen import checkpoint, data, plots, train
+    from minigen.models import fit_prior
+
+    model, optimizers, meta = train.load(args.checkpoint)
+    if meta["model"] != "vq-vae":
+        raise checkpoint.CheckpointError(
+            f"{args.checkpoint} holds model {meta['model']!r}; only a vq-vae has a prior to fit "
+            "(the other models sample on their own)."
+        )
+    if model.prior is not None and not args.overwrite:
+        raise checkpoint.CheckpointError(
+            f"{args.checkpoint} already holds a prior; replace it with --overwrite, or sample "
+            "with it as it is."
+        )
+    src = data.locate(args.dataset, split="train")
+    images, _ = data.read(src)
+    print(f"data: {len(images):,} {src.describe()}")
+    print(f"fitting a PixelCNN prior on their code grids for {args.epochs} epoch(s) ...")
+    backend.manual_seed(args.seed)
+    _, losses = fit_prior(model, images, args.epochs)
+    print("prior loss per epoch (nats per position; uniform codes: log K): " + ", ".join(
+        f"{v:.3f}" for v in losses
+    ))  # fmt: skip
+    # the VQ-VAE's own RNG state goes back in, so --resume continues as if no prior was fitted
+    backend.set_rng_state(meta["rng"])
+    path = train.save(
+        args.checkpoint, model, optimizers, meta["epoch"], meta["history"], meta["seed"],
+        meta.get("stopped"),
+    )  # fmt: skip
+    print(f"checkpoint: {path} now holds the prior (sample uses it)")
+    backend.manual_seed(args.seed)
+    grid = plots.image_grid(
+        sample_images(model, 64), Path(path).parent / "prior_samples.png", value_range=(0, 1)
+    )
+    print(f"samples: {grid}")
+
+
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
     try:
         if args.backend:
             backend.use_backend(args.backend)
-        {"train": run_train, "sample": run_sample}[args.command](args)
+        {"train": run_train, "sample": run_sample, "prior": run_prior}[args.command](args)
     except (MinigenError, OSError, ValueError) as e:
         message = " ".join(str(e).split())  # always one line
         print(f"minigen: error: {message}", file=sys.stderr)

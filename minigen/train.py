@@ -23,6 +23,7 @@ is ever written or loaded.
 import math
 import numbers
 import tempfile
+import time
 from pathlib import Path
 
 from minigen import backend, checkpoint, data
@@ -61,6 +62,7 @@ def train(
     on_epoch_end=None,
     quiet=False,
     overwrite=False,
+    max_seconds=None,
     **options,
 ):
     """Train model ``name`` (see ``minigen.models.MODELS``, or a model instance) for
@@ -74,12 +76,32 @@ def train(
     epoch, history)`` runs after each epoch. Returns (model, optimizers,
     history); history maps each loss to its per-step values. Raises
     DivergenceError when a loss becomes NaN or infinite.
+
+    ``max_seconds``: a wall-clock budget for this call (equal compute for
+    models compared side by side). Training ends after the step during which
+    the budget runs out; that epoch then counts as the last one (its
+    checkpoint is written and ``on_epoch_end`` runs), and the checkpoint's
+    ``meta/stopped`` records {"epoch", "step", "max_seconds"}: where the
+    budget stopped it. Resuming such a checkpoint goes on with the next epoch,
+    so it is not bit-for-bit a run that was never stopped.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise ValueError(f"train: epochs must be a positive integer, got {epochs!r}")
+    if max_seconds is not None and (
+        isinstance(max_seconds, bool)
+        or not isinstance(max_seconds, numbers.Real)
+        or not max_seconds >= 0
+        or not math.isfinite(max_seconds)
+    ):
+        raise ValueError(
+            f"train: max_seconds must be a finite number of seconds >= 0 or None, got "
+            f"{max_seconds!r}"
+        )
+    began = time.perf_counter()
     if resume is not None:
         model, optimizers, state = load(resume, name)
         start, history, seed = state["epoch"], state["history"], state["seed"]
+        drop_stale_prior(model, resume, start)
     else:
         backend.manual_seed(seed)
         model = build(name, **options) if isinstance(name, str) else name
@@ -106,6 +128,7 @@ def train(
             f"{len(images)} were given: not one step. Pass at least {model.batch_size} images."
         )
 
+    stopped = None
     for epoch in range(start, epochs):
         model.train()
         steps = data.batches(
@@ -128,12 +151,35 @@ def train(
             for key, value in losses.items():
                 history.setdefault(key, []).append(value)
             bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
+            if max_seconds is not None and time.perf_counter() - began >= max_seconds:
+                stopped = {"epoch": epoch + 1, "step": step, "max_seconds": float(max_seconds)}
+                break
         bar.close()
+        if stopped is not None and not quiet:
+            print(
+                f"{model.name}: the budget of {max_seconds:g} s ran out at epoch {epoch + 1}, "
+                f"step {step} of {total}; training ends here."
+            )
         if target is not None:
-            save(target, model, optimizers, epoch + 1, history, seed)
+            save(target, model, optimizers, epoch + 1, history, seed, stopped)
         if on_epoch_end is not None:
             on_epoch_end(model, epoch, history)
+        if stopped is not None:
+            break
     return model, optimizers, history
+
+
+def drop_stale_prior(model, resume, epoch):
+    """Resuming a VQ-VAE moves its codebook, so a prior fitted on the old codes is
+    stale: drop it (with a line saying so) and fit a new one after training."""
+    if getattr(model, "prior", None) is None:
+        return
+    model.detach_prior()
+    print(
+        f"{model.name}: {resume} holds a prior fitted on its codes at epoch {epoch}; "
+        "training moves the codebook, so that prior is stale and is dropped. Fit a new one "
+        "afterwards: python -m minigen prior CKPT."
+    )
 
 
 def _kept(target, epoch):
@@ -169,8 +215,11 @@ def check_out(target, resume=None, overwrite=False):
         ) from e
 
 
-def save(path, model, optimizers, epoch, history, seed):
+def save(path, model, optimizers, epoch, history, seed, stopped=None):
     """Write model, optimizer and RNG state, history and options, atomically.
+
+    ``stopped``: where a time budget ended training (``train``'s
+    ``max_seconds``), kept as ``meta/stopped``; None for a whole epoch.
 
     Refuses (DivergenceError) to write weights or optimizer state that hold
     NaN or inf, so a diverged run never replaces the last good checkpoint.
@@ -189,21 +238,17 @@ def save(path, model, optimizers, epoch, history, seed):
             f"infinite, so {path} was not written. {_kept(Path(path), epoch - 1)} Lower the "
             "learning rate or change the seed."
         )
-    return checkpoint.save(
-        path,
-        {
-            "meta": {
-                "model": model.name,
-                "options": model.options,
-                "epoch": epoch,
-                "seed": seed,
-                "history": history,
-                "rng": backend.get_rng_state(),
-            },
-            "model": state,
-            "optim": optim_state,
-        },
-    )
+    meta = {
+        "model": model.name,
+        "options": model.options,
+        "epoch": epoch,
+        "seed": seed,
+        "history": history,
+        "rng": backend.get_rng_state(),
+    }
+    if stopped is not None:
+        meta["stopped"] = stopped
+    return checkpoint.save(path, {"meta": meta, "model": state, "optim": optim_state})
 
 
 def load(path, name=None):

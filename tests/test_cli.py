@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minigen import train
+from minigen import backend, train
 from minigen.__main__ import main
 from minigen.data import write_idx
 from minigen.models import MODELS, build
@@ -133,3 +133,51 @@ def test_every_model_trains_samples_and_resumes_from_the_command_line(name, tmp_
     assert "checkpoint: run/checkpoint.npz (epoch 2)" in out
     _, _, meta = train.load(tmp_path / "run" / "checkpoint.npz", name)
     assert meta["epoch"] == 2 and all(len(v) == 2 for v in meta["history"].values())
+
+
+def test_prior_fits_into_the_checkpoint_sample_uses_it_and_resume_drops_it(
+    tmp_path, monkeypatch, capsys
+):
+    """`prior` on a vq-vae checkpoint: stored, used by `sample`, refused twice without
+    --overwrite, dropped (with a line) by --resume, which then goes on bit for bit as if
+    no prior had been fitted."""
+    write_data(tmp_path / "fashion-mnist", 128)
+    monkeypatch.setenv("MINIGEN_DATA", str(tmp_path))
+    monkeypatch.setenv("MINIGEN_PROGRESS", "0")
+    run, plain = tmp_path / "run", tmp_path / "plain"
+    for out in (run, plain):
+        assert main(["train", "vq-vae", "--epochs", "1", "--out", str(out)]) == 0
+    ckpt = str(run / "checkpoint.npz")
+    capsys.readouterr()
+
+    assert main(["prior", ckpt, "--epochs", "1"]) == 0
+    said = capsys.readouterr().out
+    assert "now holds the prior" in said and (run / "prior_samples.png").is_file()
+    model, _, meta = train.load(ckpt)
+    assert model.prior is not None and meta["epoch"] == 1
+    assert main(["sample", ckpt, "--n", "2", "--out", str(tmp_path / "s.npy")]) == 0
+    assert "PixelCNN prior" in capsys.readouterr().out
+
+    assert main(["prior", ckpt, "--epochs", "1"]) == 1
+    assert "already holds a prior; replace it with --overwrite" in capsys.readouterr().err
+    assert main(["prior", ckpt, "--epochs", "1", "--overwrite"]) == 0
+    capsys.readouterr()
+
+    for out in (run, plain):
+        resume = str(out / "checkpoint.npz")
+        assert main(["train", "vq-vae", "--epochs", "2", "--resume", resume]) == 0
+    said = capsys.readouterr().out
+    assert said.count("prior is stale and is dropped") == 1
+    resumed, _, meta = train.load(ckpt)
+    assert resumed.prior is None and "prior_hidden" not in meta["options"]
+    again, _, _ = train.load(plain / "checkpoint.npz")
+    for key, value in again.state_dict().items():
+        got = backend.to_numpy(resumed.state_dict()[key])
+        np.testing.assert_array_equal(got, backend.to_numpy(value), err_msg=key)
+
+
+def test_prior_refuses_a_model_without_codes(tmp_path, capsys):
+    images = (np.random.default_rng(0).random((128, 28, 28)) * 255).astype(np.uint8)
+    train.train("mlp-vae", 1, images=images, out=tmp_path, quiet=True)
+    assert main(["prior", str(tmp_path / "checkpoint.npz")]) == 1
+    assert "holds model 'mlp-vae'; only a vq-vae has a prior" in capsys.readouterr().err

@@ -228,3 +228,16 @@ def test_a_checkpoint_saved_after_fit_prior_loads_with_its_prior(tmp_path):
     want = host(model.sample(2))
     mg.manual_seed(2)
     np.testing.assert_array_equal(host(again.sample(2)), want)
+
+
+def test_fit_prior_with_a_zero_budget_stops_after_one_step():
+    model = models.build("vq-vae")
+    prior = PixelCNN(hidden=4, layers=1)
+    before = host(prior.net[0].weight).copy()
+    _, losses = fit_prior(
+        model, small_images(96), epochs=3, batch_size=32, prior=prior, max_seconds=0
+    )
+    assert len(losses) == 1 and np.isfinite(losses[0])
+    assert not np.array_equal(host(prior.net[0].weight), before)  # it did take that step
+    with pytest.raises(ValueError, match="max_seconds must be >= 0"):
+        fit_prior(model, small_images(32), batch_size=32, max_seconds=-1)

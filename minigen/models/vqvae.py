@@ -26,7 +26,9 @@ afterwards on the training images' code grids (minigen/models/prior.py,
 grids from it. Its weights are part of the state dict ("prior.*") and its
 sizes part of ``options`` (``prior_hidden``, ``prior_layers``), so a
 checkpoint saved after ``fit_prior`` rebuilds and samples with the trained
-prior.
+prior (``python -m minigen prior CKPT`` does this for a checkpoint). Training
+further moves the codebook and makes the prior stale: resuming drops it
+(``detach_prior``, minigen/train.py says so in one line).
 """
 
 from minigen import backend, nn, optim
@@ -167,6 +169,13 @@ class VQVAE(GenerativeModel):
         self.options.update(
             prior_hidden=prior.options["hidden"], prior_layers=prior.options["layers"]
         )
+
+    def detach_prior(self):
+        """Back to uniform code grids: drop ``self.prior`` and its sizes from ``options``
+        (training moves the codebook, which makes a fitted prior stale)."""
+        self.prior = None
+        for key in ("prior_hidden", "prior_layers"):
+            self.options.pop(key, None)
 
     def forward(self, x):
         """Logits, codebook loss, commitment loss and code indices for a batch x."""
