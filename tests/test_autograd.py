@@ -7,6 +7,8 @@ bad shapes raise errors that name the op and both shapes, and deep graphs
 do not hit Python's recursion limit.
 """
 
+import weakref
+
 import numpy as np
 import pytest
 from helpers import arrays, broadcastable_shapes, host, shapes, t
@@ -199,6 +201,19 @@ def test_detach_shares_data_and_cuts_the_graph():
     (x * d).sum().backward()  # d is a constant: dx = d, no path through d
     np.testing.assert_array_equal(host(x.grad), [3.0, 6.0])
     assert x.detach().data is x.data
+
+
+def test_graph_keeps_no_intermediate_tensor_that_backward_does_not_need():
+    # a = x + 1 is needed by no backward (Add saves nothing, ReLU saves its
+    # output), so dropping it frees it; gradients still flow through it.
+    x = t(np.array([-2.0, 0.5, 3.0]))
+    a = x + 1.0
+    ref = weakref.ref(a)
+    y = ops.relu(a)
+    del a
+    assert ref() is None
+    (y * 2.0).sum().backward()
+    np.testing.assert_array_equal(host(x.grad), [0.0, 2.0, 2.0])
 
 
 # ------------------------------------------------------------------- dtypes
