@@ -52,7 +52,9 @@ last column says ok, or SLOW / MEMORY where a target is missed.
 autograd Function, the milliseconds per step spent in its forward and in its
 backward, the optimizer steps, the im2col / col2im copies (a part of the
 convolutions' time), and what remains: Python, the autograd engine, the
-losses' reductions. It is the place to start before changing anything.
+losses' reductions, then the step's wall time and its CPU time (all threads).
+On a shared machine wall times say little: compare the CPU times of runs with
+OPENBLAS_NUM_THREADS=1. It is the place to start before changing anything.
 
 PyTorch is only a yardstick, never a dependency of minigen; without it the
 script prints the minigen columns alone.
@@ -550,11 +552,12 @@ def profile(name, images, args, sync):
     totals = {}
     with timing_parts(totals):
         sync()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(args.steps):
             step()
         sync()
         total = (time.perf_counter() - start) / args.steps
+        cpu = (time.process_time() - cpu_start) / args.steps
     per_step = lambda seconds: 1e3 * seconds / args.steps  # noqa: E731
     rows = sorted(totals.items(), key=lambda kv: -kv[1][0])
     counted = sum(sec for (label, _), (sec, _) in rows if not label.startswith(" "))
@@ -566,6 +569,9 @@ def profile(name, images, args, sync):
     rest = total - counted / args.steps
     print(f"{'other (Python, engine)':<36}{1e3 * rest:>9.2f}{'':>11}{rest / total:>7.0%}")
     print(f"{'step':<36}{1e3 * total:>9.2f}")
+    # On a shared machine wall time says little; CPU time with one BLAS thread
+    # (OPENBLAS_NUM_THREADS=1) is close to the idle time and compares runs.
+    print(f"{'step, CPU time of all threads':<36}{1e3 * cpu:>9.2f}")
 
 
 def main(args):
