@@ -43,6 +43,7 @@ and live minigen Tensors after step 10 and after the last step.
     python benchmarks/steps.py --models mlp-gan dcgan --steps 10 --memory-steps 50
     python benchmarks/steps.py --backend cupy        # minigen on CuPy, PyTorch on CUDA
     python benchmarks/steps.py --profile dcgan       # where one step's time goes
+    python benchmarks/steps.py --models dcgan --copy-threads 1   # copies on one thread
 
 Each row is checked against its target (issue 13): the ratio minigen / PyTorch
 at most ``TARGETS[model]`` and minigen's peak at most 1.5x PyTorch's; the
@@ -106,6 +107,11 @@ def parse_args(argv=None):
     p.add_argument("--memory-steps", type=int, default=1000, help="steps of the flatness check")
     p.add_argument("--threads", type=int, default=2, help="BLAS / PyTorch threads")
     p.add_argument("--no-torch", action="store_true", help="minigen alone, even with PyTorch")
+    p.add_argument(
+        "--copy-threads",
+        type=int,
+        help="threads of the conv copies on NumPy (minigen.nn.conv.COPY_THREADS; default 2)",
+    )
     p.add_argument(
         "--profile",
         metavar="MODEL",
@@ -586,6 +592,8 @@ def main(args):
                 raise SystemExit("--backend cupy: PyTorch has no CUDA here; add --no-torch")
             torch_device = "cuda"
     sync = make_sync(torch_device)
+    if args.copy_threads is not None:
+        conv.COPY_THREADS = args.copy_threads
     if args.profile:
         profile(args.profile, data.load("fashion-mnist")[0], args, sync)
         return
