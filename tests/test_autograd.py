@@ -3,8 +3,9 @@
 Gradients accumulate until zero_grad, shared subexpressions sum their paths,
 broadcasting is undone, no_grad records nothing, detach cuts the graph,
 dtypes are kept (float32 graphs stay float32), constants get no gradient,
-bad shapes raise errors that name the op and both shapes, and deep graphs
-do not hit Python's recursion limit.
+bad shapes raise errors that name the op and both shapes, deep graphs
+do not hit Python's recursion limit, and the graph keeps no intermediate
+tensor that no backward needs.
 """
 
 import weakref
