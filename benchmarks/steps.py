@@ -43,6 +43,7 @@ and live minigen Tensors after step 10 and after the last step.
     python benchmarks/steps.py --models mlp-gan dcgan --steps 10 --memory-steps 50
     python benchmarks/steps.py --backend cupy        # minigen on CuPy, PyTorch on CUDA
     python benchmarks/steps.py --profile dcgan       # where one step's time goes
+    python benchmarks/steps.py --models dcgan --copy-threads 1   # copies on one thread
 
 Each row is checked against its target (issue 13): the ratio minigen / PyTorch
 at most ``TARGETS[model]`` and minigen's peak at most 1.5x PyTorch's; the
@@ -52,7 +53,9 @@ last column says ok, or SLOW / MEMORY where a target is missed.
 autograd Function, the milliseconds per step spent in its forward and in its
 backward, the optimizer steps, the im2col / col2im copies (a part of the
 convolutions' time), and what remains: Python, the autograd engine, the
-losses' reductions. It is the place to start before changing anything.
+losses' reductions, then the step's wall time and its CPU time (all threads).
+On a shared machine wall times say little: compare the CPU times of runs with
+OPENBLAS_NUM_THREADS=1. It is the place to start before changing anything.
 
 PyTorch is only a yardstick, never a dependency of minigen; without it the
 script prints the minigen columns alone.
@@ -104,6 +107,11 @@ def parse_args(argv=None):
     p.add_argument("--memory-steps", type=int, default=1000, help="steps of the flatness check")
     p.add_argument("--threads", type=int, default=2, help="BLAS / PyTorch threads")
     p.add_argument("--no-torch", action="store_true", help="minigen alone, even with PyTorch")
+    p.add_argument(
+        "--copy-threads",
+        type=int,
+        help="threads of the conv copies on NumPy (minigen.nn.conv.COPY_THREADS; default 2)",
+    )
     p.add_argument(
         "--profile",
         metavar="MODEL",
@@ -550,11 +558,12 @@ def profile(name, images, args, sync):
     totals = {}
     with timing_parts(totals):
         sync()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(args.steps):
             step()
         sync()
         total = (time.perf_counter() - start) / args.steps
+        cpu = (time.process_time() - cpu_start) / args.steps
     per_step = lambda seconds: 1e3 * seconds / args.steps  # noqa: E731
     rows = sorted(totals.items(), key=lambda kv: -kv[1][0])
     counted = sum(sec for (label, _), (sec, _) in rows if not label.startswith(" "))
@@ -566,6 +575,9 @@ def profile(name, images, args, sync):
     rest = total - counted / args.steps
     print(f"{'other (Python, engine)':<36}{1e3 * rest:>9.2f}{'':>11}{rest / total:>7.0%}")
     print(f"{'step':<36}{1e3 * total:>9.2f}")
+    # On a shared machine wall time says little; CPU time with one BLAS thread
+    # (OPENBLAS_NUM_THREADS=1) is close to the idle time and compares runs.
+    print(f"{'step, CPU time of all threads':<36}{1e3 * cpu:>9.2f}")
 
 
 def main(args):
@@ -580,6 +592,8 @@ def main(args):
                 raise SystemExit("--backend cupy: PyTorch has no CUDA here; add --no-torch")
             torch_device = "cuda"
     sync = make_sync(torch_device)
+    if args.copy_threads is not None:
+        conv.COPY_THREADS = args.copy_threads
     if args.profile:
         profile(args.profile, data.load("fashion-mnist")[0], args, sync)
         return

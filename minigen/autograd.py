@@ -2,7 +2,8 @@
 
 A ``Tensor`` holds an array (``.data``) and, when it was made by an operation
 that needs gradients, the ``Function`` that made it (``._ctx``). A Function
-knows its inputs (``parents``), computes ``forward`` on arrays, and saves on
+knows where its inputs came from (``parents``: the Functions that made
+them, or leaf tensors), computes ``forward`` on arrays, and saves on
 itself whatever ``backward`` needs. Calling ``loss.backward()``:
 
 1. sorts the graph so every node comes after all nodes that use it
@@ -110,24 +111,26 @@ class Tensor:
                 raise ShapeError(
                     f"backward(): grad shape {grad.shape} != tensor shape {self.shape}"
                 )
-        grads = {id(self): grad}
-        for node in _topological_order(self):
+        root = _node(self)
+        grads = {id(root): grad}
+        for node in _topological_order(root):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if node._ctx is None:  # a leaf: keep the gradient
+            if isinstance(node, Tensor):  # a leaf: keep the gradient
+                if not node.requires_grad:
+                    continue
                 if 0 in g.strides:  # a broadcast view: in-place updates would hit every element
                     g = g.copy()
                 node.grad = g if node.grad is None else node.grad + g
                 continue
-            ctx = node._ctx
-            input_grads = ctx.backward(g)
+            input_grads = node.backward(g)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
-            for parent, pg in zip(ctx.parents, input_grads):
-                if pg is None or not parent.requires_grad:
+            for parent, shape, pg in zip(node.parents, node.input_shapes, input_grads):
+                if pg is None or parent is None:
                     continue
-                pg = unbroadcast(pg, parent.shape)
+                pg = unbroadcast(pg, shape)
                 key = id(parent)
                 grads[key] = pg if key not in grads else grads[key] + pg
 
@@ -255,7 +258,12 @@ class Function:
             raise ShapeError(f"{cls.__name__}: inputs of shapes {shapes} do not fit: {e}") from e
         if not (_grad_enabled and any(t.requires_grad for t in tensors)):
             return Tensor(out)
-        ctx.parents = tensors
+        # The graph links Functions, not tensors: for each input it keeps the
+        # Function that made it (a leaf: the tensor itself, which gets .grad),
+        # and its shape. So an intermediate array that no backward saved is
+        # freed as soon as the layers drop it, as in PyTorch.
+        ctx.parents = tuple(_node(t) if t.requires_grad else None for t in tensors)
+        ctx.input_shapes = tuple(t.shape for t in tensors)
         ctx.needs_input_grad = tuple(t.requires_grad for t in tensors)
         return Tensor(out, requires_grad=True, _ctx=ctx)
 
@@ -322,8 +330,14 @@ def unbroadcast(grad, shape):
     return grad
 
 
+def _node(t):
+    """A tensor's place in the graph: the Function that made it, or the tensor
+    itself when it is a leaf."""
+    return t if t._ctx is None else t._ctx
+
+
 def _topological_order(root):
-    """Nodes that need gradients, each before the nodes it was made from."""
+    """Graph nodes (Functions and leaf tensors), each before the nodes it was made from."""
     post_order, seen = [], set()
     stack = [(root, False)]
     while stack:
@@ -335,10 +349,8 @@ def _topological_order(root):
             continue
         seen.add(id(node))
         stack.append((node, True))
-        if node._ctx is not None:
-            stack.extend(
-                (p, False) for p in node._ctx.parents if p.requires_grad and id(p) not in seen
-            )
+        if not isinstance(node, Tensor):
+            stack.extend((p, False) for p in node.parents if p is not None and id(p) not in seen)
     post_order.reverse()
     return post_order
 

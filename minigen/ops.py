@@ -315,21 +315,33 @@ class ReLU(Function):
 
 
 class LeakyReLU(Function):
-    """a for a > 0, negative_slope * a otherwise. Backward keeps only a, which the
-    graph holds anyway, and finds the sign there: no mask in memory between passes.
+    """a for a > 0, negative_slope * a otherwise.
 
+    For a slope >= 0 the output has the sign of the input, so backward finds
+    the sign in the output, as ReLU does: the next layer keeps that array
+    anyway, and the input (a convolution's or BatchNorm's output) is freed.
+    A negative slope flips the sign, so then the input is kept instead.
     (max(a, negative_slope * a) is the same for slopes in [0, 1], and runs several
     times faster than ``where``, which matters: this op sits on every conv layer.)
     """
 
     def forward(self, a, negative_slope=0.01):
-        self.a, self.negative_slope = a, a.dtype.type(negative_slope)
+        self.negative_slope = a.dtype.type(negative_slope)
         if 0 <= negative_slope <= 1:
-            return backend.xp().maximum(a, a * self.negative_slope)
-        return backend.xp().where(a > 0, a, a * self.negative_slope)
+            out = backend.xp().maximum(a, a * self.negative_slope)
+        else:
+            out = backend.xp().where(a > 0, a, a * self.negative_slope)
+        self.sign_of = out if negative_slope >= 0 else a  # > 0 exactly where a > 0
+        return out
 
     def backward(self, grad):
-        return backend.xp().where(self.a > 0, grad, grad * self.negative_slope)
+        # grad * (1 where a > 0, else slope), as arithmetic: ``where`` on a
+        # sign pattern that changes at random mispredicts branches, 5-10x slower.
+        s = self.negative_slope
+        factor = (self.sign_of > 0) * (1 - s)
+        factor += s
+        factor *= grad
+        return factor
 
 
 class Softplus(Function):

@@ -3,9 +3,12 @@
 Gradients accumulate until zero_grad, shared subexpressions sum their paths,
 broadcasting is undone, no_grad records nothing, detach cuts the graph,
 dtypes are kept (float32 graphs stay float32), constants get no gradient,
-bad shapes raise errors that name the op and both shapes, and deep graphs
-do not hit Python's recursion limit.
+bad shapes raise errors that name the op and both shapes, deep graphs
+do not hit Python's recursion limit, and the graph keeps no intermediate
+tensor that no backward needs.
 """
+
+import weakref
 
 import numpy as np
 import pytest
@@ -199,6 +202,19 @@ def test_detach_shares_data_and_cuts_the_graph():
     (x * d).sum().backward()  # d is a constant: dx = d, no path through d
     np.testing.assert_array_equal(host(x.grad), [3.0, 6.0])
     assert x.detach().data is x.data
+
+
+def test_graph_keeps_no_intermediate_tensor_that_backward_does_not_need():
+    # a = x + 1 is needed by no backward (Add saves nothing, ReLU saves its
+    # output), so dropping it frees it; gradients still flow through it.
+    x = t(np.array([-2.0, 0.5, 3.0]))
+    a = x + 1.0
+    ref = weakref.ref(a)
+    y = ops.relu(a)
+    del a
+    assert ref() is None
+    (y * 2.0).sum().backward()
+    np.testing.assert_array_equal(host(x.grad), [0.0, 2.0, 2.0])
 
 
 # ------------------------------------------------------------------- dtypes

@@ -324,7 +324,7 @@ def test_unary(name, data, shape):
     both(data, method, function, x)
 
 
-@given(data=st.data(), shape=shapes(), slope=st.sampled_from([0.01, 0.2, 0.5]))
+@given(data=st.data(), shape=shapes(), slope=st.sampled_from([0.0, 0.01, 0.2, 0.5, 2.0, -0.5]))
 def test_leaky_relu(data, shape, slope):
     x = t(data.draw(arrays(shape, avoid=(0,))))
     want = np.where(host(x) > 0, host(x), slope * host(x))
