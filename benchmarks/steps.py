@@ -118,7 +118,10 @@ def parse_args(argv=None):
         choices=MODEL_NAMES,
         help="print where one step of MODEL spends its time, per Function, and exit",
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.memory_steps and args.memory_steps <= 10:
+        p.error("--memory-steps compares step 10 with the last: give 0 (no check) or more than 10")
+    return args
 
 
 if __name__ == "__main__":

@@ -114,7 +114,8 @@ class VAEGAN(GenerativeModel):
         d_loss.backward()
         if d_loss.item() > self.margin:  # equilibrium: pause D while it wins clearly
             optimizers["dis"].step()
-        d_loss = d_loss.data  # free D's graph before the passes below
+        d_loss = d_loss.data  # free D's graph (and its logits) before the passes below
+        del d_real, d_rec, d_p
 
         # Encoder: KL + L_feat.  Decoder: gamma * L_feat + GAN loss. D's passes
         # are made fresh, after its update; each image goes through D's body
