@@ -34,7 +34,7 @@
 # - minigen/optim.py: `Adam`; minigen/train.py: `train`
 #
 # Full run (3 epochs): FULLRUN? minutes on 2 idle CPU cores (estimated at
-# 7.8: 2,811 training steps of about 159 ms, plus about 15 s of evaluation).
+# 7.9: 2,811 training steps of about 159 ms, plus about 30 s of evaluation).
 # `--quick`: seconds.
 #
 # To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1

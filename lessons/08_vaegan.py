@@ -84,10 +84,11 @@ FULL_RUN = {
     "fd_gan": "FULLRUN?",
     "sharp_vae": "FULLRUN?",
     "sharp_gan": "FULLRUN?",
-    "sharp_real": "FULLRUN?",
+    "kl": "FULLRUN?",
     "paused": "FULLRUN?",
     "minutes": "FULLRUN?",
 }
+SHARP_REAL = 0.0786  # the first 500 real test images: no training involved
 
 # %% [markdown]
 # ## Build it: the three losses and one step
@@ -230,8 +231,8 @@ assert max(loss_gap, grad_gap) < 1e-5 and paused == their_paused, (
 #
 # Three things to see on this batch, with D as it is now:
 #
-# - L_feat of an image against itself is exactly 0, and it is not 0 for a
-#   reconstruction that only *looks* close in pixels;
+# - L_feat of an image against itself is exactly 0 (and about 1,600 per
+#   image for the untrained model's reconstruction);
 # - its gradient reaches x_rec *through D's body* (D is frozen: its weights
 #   get no gradient, but the chain rule runs through its layers): a central
 #   difference of L_feat along the gradient's own direction matches the
@@ -279,12 +280,14 @@ assert self_loss == 0.0, "L_feat of an image with itself must be 0"
 #
 # ## The weights, and how ours differ from Larsen's
 #
-# - **gamma = 0.01**: L_feat is summed over 6,272 features (hundreds per
-#   image); the GAN term is about 1. With gamma = 1 the decoder hears almost
+# - **gamma = 0.01**: L_feat is summed over 6,272 features (about 1,600 per
+#   image at the start, printed above); the GAN term is about 1. With gamma = 1 the decoder hears almost
 #   nothing but L_feat, and the GAN term, the only one that sees prior
-#   samples, cannot shape them. Larsen et al. weigh the two the same way
-#   (`recon_vs_gan_weight=1e-2` in `AEGAN`, model/aegan.py of
-#   github.com/andersbll/autoencoding_beyond_pixels).
+#   samples, cannot shape them. Larsen's code (github.com/andersbll/
+#   autoencoding_beyond_pixels) weighs the decoder's two gradients as w and
+#   1 - w: `recon_vs_gan_weight`, 1e-2 by default in `AEGAN`
+#   (model/aegan.py); their scripts for larger images, where L_feat sums over
+#   far more features, pass 5e-5 (aegan.py) or 1e-6 (celeba_aegan.py).
 # - **kl_weight = 10** is a beta-VAE choice (Higgins et al. 2017: beta > 1
 #   weighs the KL above the likelihood); Larsen's VAE-GAN keeps beta = 1
 #   (`KLDStandardNormal`, model/ae.py, unweighted). Here the encoder sees the
@@ -295,7 +298,8 @@ assert self_loss == 0.0, "L_feat of an image with itself must be 0"
 #   BCE(D(x), 1) + (BCE(D(x_rec), 0) + BCE(D(x_p), 0)) / 2 is at or below
 #   `margin` = 0.35, i.e. while it already wins clearly (an undecided D scores
 #   2 ln 2 = 1.39); the encoder and decoder always step. A D that dominates
-#   gives the decoder saturated logits, and prior samples turn into texture.
+#   saturates its logits, and the decoder's GAN gradient fades (lesson 03);
+#   `--margin 0` turns the gate off (numbers below).
 #   Larsen's gate (`GradientDescent.train_epoch` in model/aegan.py) works per
 #   term, on both players: with real_cost = mean -log D(x) and fake_cost =
 #   mean -log(1 - D(fake)) over the generated images, equilibrium 0.68 (about
@@ -315,13 +319,13 @@ assert self_loss == 0.0, "L_feat of an image with itself must be 0"
 #
 # The conv-VAE trains for 5 epochs, as in lesson 06 (which does not keep its
 # model, so it is trained again here; about 2.5 minutes). The VAE-GAN trains
-# for one epoch: each step runs three networks and D's body four times, about
-# 290 ms, so an epoch of 60,000 images takes about 4.5 minutes.
+# for one epoch: each step runs the encoder, the decoder twice and D's body
+# six times (three for D's loss, three for the others' losses), about 290 ms,
+# so an epoch of 60,000 images takes about 4.5 minutes.
 
 # %%
 classifier = load_classifier(args.dataset)
 n_eval = min(5000, len(test_images))
-np_rng = np.random.default_rng(args.seed + 1)
 
 
 def sharpness(images01):
@@ -368,9 +372,8 @@ parts = np.array_split(d_losses <= args.margin, min(10, len(d_losses)))
 print("  per tenth of training: " + ", ".join(f"{100 * p.mean():.0f}%" for p in parts))
 paused_all = float((d_losses <= args.margin).mean())
 print(f"D paused on {100 * paused_all:.1f}% of all steps (a full run: {FULL_RUN['paused']})")
-print(
-    f"final KL {np.mean(history['kl'][-len(parts[-1]) :]):.1f} nats (mean of the last tenth of steps)"
-)
+final_kl = float(np.mean(history["kl"][-len(parts[-1]) :]))
+print(f"KL over the last tenth of steps: {final_kl:.1f} nats (a full run: {FULL_RUN['kl']})")
 
 plots.loss_curves(
     {"L_feat (per image)": history["feat"]},
@@ -389,7 +392,8 @@ plots.loss_curves(
 # %% [markdown]
 # `feature_loss.png` is not a plain learning curve: L_feat is measured in D's
 # features, and D changes as it trains, so the yardstick moves. On a full run
-# it FULLRUN? (falls fast at first, then FULLRUN?). `discriminator.png` shows
+# it goes from about 1,600 per image to FULLRUN? by the end of the epoch
+# (FULLRUN?: the shape of the curve). `discriminator.png` shows
 # D's loss against the margin: every step below the line is a step in which
 # D did not learn.
 #
@@ -400,23 +404,24 @@ real_sharp = sharpness(data.scale_pixels(test_images[:500]))
 print(
     f"prior samples, Fréchet distance to real test images (N = {n_eval}): conv-vae {vae_fd:.2f}"
     f" (a full run: {FULL_RUN['fd_vae']}), vae-gan {gan_fd:.2f} (a full run: "
-    f"{FULL_RUN['fd_gan']}); real vs real at N = 5000 is 0.88 (lesson 04)"
+    f"{FULL_RUN['fd_gan']}); for scale, real vs real at N = 5000 is 0.88 (lesson 04)"
 )
 print(
     f"reconstructions, sharpness: conv-vae {vae_sharp:.4f} (a full run: "
     f"{FULL_RUN['sharp_vae']}), vae-gan {gan_sharp:.4f} (a full run: {FULL_RUN['sharp_gan']}); "
-    f"real test images {real_sharp:.4f}"
+    f"real test images {real_sharp:.4f} (a full run: {SHARP_REAL})"
 )
 print(
     f"saved samples_*.png, reconstructions_*.png, feature_loss.png and discriminator.png in {out}/"
 )
 
 # %% [markdown]
-# On a full run the VAE-GAN's reconstructions are FULLRUN? (sharpness FULLRUN?
-# against the conv-VAE's FULLRUN?; real images FULLRUN?), and its prior
-# samples score FULLRUN? against the conv-VAE's FULLRUN?. What it gives up:
-# its loss is no longer a bound on log p(x), so there is no ELBO to compare
-# (lesson 09). More epochs (`--epochs 2`, about 4.5 minutes each) FULLRUN?.
+# On a full run the VAE-GAN's reconstructions have a sharpness of FULLRUN?
+# against the conv-VAE's FULLRUN? (real images 0.0786), and its prior samples
+# a Fréchet distance of FULLRUN? against the conv-VAE's FULLRUN?. What it
+# gives up: its loss is no longer a bound on log p(x), so there is no ELBO to
+# compare (lesson 09). More epochs cost about 4.5 minutes each: `--epochs 3`
+# gives a Fréchet distance of FULLRUN?.
 
 # %%
 minutes = (time.perf_counter() - start) / 60
