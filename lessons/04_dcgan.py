@@ -169,8 +169,10 @@ assert same, "the initialisation written here differs from dcgan_init_"
 #    the gradient flows through D to the fake images, but D's weights do not
 #    collect it.
 #
-# Both use Adam with lr 2e-4 and betas (0.5, 0.999), as DCGAN does: a
-# smaller beta1 lets the momentum follow a moving opponent faster.
+# Both use Adam with lr 2e-4 and betas (0.5, 0.999), as DCGAN does: Radford
+# et al. found that Adam's usual beta1 = 0.9 made training oscillate and 0.5
+# steadied it (a shorter memory of past gradients, against an opponent that
+# keeps moving).
 
 
 # %%
@@ -329,13 +331,15 @@ def generate(model, z):
     return np.concatenate([backend.to_numpy(to_unit_range(p, model.scale)) for p in parts])
 
 
-fd, coverage = [], []
+fd, coverage, class_shares = [], [], []
 
 
 def watch(model, epoch, history):
     fake = generate(model, z_eval)
     fd.append(frechet(feats_a, features(fake)))
-    coverage.append(metrics.class_coverage(fake, classifier)[1])
+    shares, covered = metrics.class_coverage(fake, classifier)
+    coverage.append(covered)
+    class_shares.append(shares)
     plots.image_grid(
         generate(model, z_grid),
         out / f"samples_epoch{epoch + 1}.png",
@@ -350,14 +354,13 @@ def watch(model, epoch, history):
 model, _, history = train(
     "dcgan", args.epochs, images=train_images, seed=args.seed, on_epoch_end=watch
 )
-shares, covered = metrics.class_coverage(generate(model, z_eval), classifier)
 print(
-    "class shares of the samples: "
-    + ", ".join(f"{c} {100 * p:.0f}%" for c, p in zip(data.CLASSES[args.dataset], shares))
+    "class shares of the last epoch's samples: "
+    + ", ".join(f"{c} {100 * p:.0f}%" for c, p in zip(data.CLASSES[args.dataset], class_shares[-1]))
 )
 print(
     f"after {args.epochs} epochs: Fréchet distance {fd[-1]:.2f} (a full run: {FULL_RUN['fd']}; "
-    f"real vs real at N = {n_eval}: {real_fd:.2f}), {covered} of 10 classes covered (a full "
+    f"real vs real at N = {n_eval}: {real_fd:.2f}), {coverage[-1]} of 10 classes covered (a full "
     f"run: {FULL_RUN['covered']}; real images: {real_covered})"
 )
 
