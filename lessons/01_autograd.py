@@ -25,7 +25,9 @@ import math
 
 import matplotlib.pyplot as plt
 import numpy as np  # host data for the lesson's own plots
-from _setup import parse_options, start  # picks a file-only matplotlib backend outside notebooks
+
+# _setup picks a file-only matplotlib backend outside notebooks
+from _setup import parse_options, start_lesson
 
 import minigen as mg
 
@@ -36,9 +38,8 @@ parser.add_argument(
 )
 parser.add_argument("--quick", action="store_true", help="smoke run (this lesson is quick anyway)")
 args = parse_options(parser)  # a Jupyter kernel's own arguments pass
-out = start(
-    "01_autograd", args
-)  # the backend and the figure folder, or one line saying what failed
+# the backend and the figure folder, or one line saying what failed
+out = start_lesson("01_autograd", args)
 
 # %% [markdown]
 # ## 1. By hand

@@ -23,7 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402  (host data for the lesson's own checks and plots)
-from _setup import parse_options, start  # noqa: E402
+from _setup import parse_options, start_lesson  # noqa: E402
 
 import minigen as mg  # noqa: E402
 from minigen import backend, data, nn, optim  # noqa: E402
@@ -38,7 +38,8 @@ parser.add_argument(
 parser.add_argument("--quick", action="store_true", help="smoke run on tiny data (< 30 s)")
 parser.add_argument("--epochs", type=positive_int, default=2, help="classifier epochs")
 args = parse_options(parser)  # a Jupyter kernel's own arguments pass
-out = start("02_layers", args)  # the backend and the figure folder, or one line saying what failed
+# the backend and the figure folder, or one line saying what failed
+out = start_lesson("02_layers", args)
 mg.manual_seed(0)
 rng = np.random.default_rng(0)
 

@@ -57,7 +57,7 @@ def relative_gap(a, b):
     )
 
 
-def start(name, args):
+def start_lesson(name, args):
     """Switch to ``args.backend`` (when given) and create ``args.out``; return the folder.
 
     A minigen error (an unknown backend, no usable GPU) or a folder that cannot be made ends the
@@ -112,7 +112,7 @@ def setup(name, description, epochs, add_options=None):
         args.epochs = 1 if args.quick else epochs
     if args.quick:
         print("--quick: a smoke test on a small slice; its numbers mean nothing.")
-    out = start(name, args)
+    out = start_lesson(name, args)
     try:
         src = data.locate(args.dataset, split="train")
         train_images, _ = data.read(src)
