@@ -73,8 +73,11 @@ def start(name, args):
     return out
 
 
-def setup(name, description, epochs):
+def setup(name, description, epochs, add_options=None):
     """Parse the lesson's options; return (args, out_dir, train_images, test_images, test_labels).
+
+    ``add_options(parser)``, when given, adds the lesson's own options (an ablation's switch)
+    to the common ones below.
 
     ``--quick`` keeps only 512 training and 256 test images and one epoch;
     ``args.epochs`` is the number of epochs to train. A bad option is an
@@ -102,6 +105,8 @@ def setup(name, description, epochs):
     parser.add_argument(
         "--out", default=f"figures/{name}", help="folder for figures and checkpoints"
     )
+    if add_options is not None:
+        add_options(parser)
     args = parse_options(parser)
     if args.epochs is None:
         args.epochs = 1 if args.quick else epochs
