@@ -29,10 +29,11 @@
 # 2019): G keeps circling between modes as D chases it; the average sits in the
 # middle of that orbit, and we sample from it.
 #
-# The lesson first shows collapse and the remedy on a 2-D toy, then writes the
-# MLP GAN out from `minigen.nn` pieces and checks one training step against
-# the library's; then it measures the two generator gradients, and trains the
-# library's model on Fashion-MNIST twice: plain, then with the remedy.
+# The lesson first writes the MLP GAN out from `minigen.nn` pieces and checks
+# one training step against the library's; then it trains that same step on a
+# 2-D toy, where collapse and the remedy show in seconds; it measures the two
+# generator gradients on a real discriminator; and it trains the library's
+# model on Fashion-MNIST twice, plain and with the remedy.
 #
 # The library code it relies on, to open alongside:
 #
@@ -66,7 +67,6 @@ from _setup import relative_gap, setup
 from minigen import Tensor, backend, data, metrics, nn, no_grad, optim, plots
 from minigen.classifier import load_classifier
 from minigen.models import build, sample_images
-from minigen.models.gan import discriminator_loss, generator_loss
 from minigen.nn import functional as F
 from minigen.train import train
 
@@ -101,145 +101,6 @@ FULL_RUN = {
     "ema, G itself": ("FULLRUN?", "FULLRUN?"),
     "minutes": "FULLRUN?",
 }
-
-# %% [markdown]
-# ## First, a toy: eight Gaussians on a ring
-#
-# Mode collapse is easiest to see in two dimensions. The data are points from
-# 8 Gaussians (standard deviation 0.02) whose centres sit on a circle of radius
-# 2. G maps 256-dimensional noise to a point through two hidden layers of 128
-# units; D, one hidden layer of 128 units, gives a point (with PacGAN, a pair of
-# points) a logit. The training step is the one `GAN.train_step`
-# (minigen/models/gan.py) takes, written out and checked below: update D on a
-# real and a fake batch, then G through the updated D, with the same losses,
-# `discriminator_loss` and the non-saturating `generator_loss`; Adam, lr 1e-3,
-# beta1 = 0.5.
-#
-# Every `TOY_STEPS / 4` steps we draw G's samples and count the modes they cover:
-# a mode is covered when at least 2% of 2,000 samples land within 0.2 of its
-# centre (neighbouring centres are 1.53 apart). Then the remedy this lesson
-# uses on Fashion-MNIST, on the same toy: D judges pairs (PacGAN: the same
-# reshape as `MLPDiscriminator` with `pack=2`), and we sample from an average of
-# G's weights (the rule of `GAN.update_average`, here with ema = 0.99 for a
-# short run).
-
-# %%
-RING_MODES, RING_RADIUS, RING_STD = 8, 2.0, 0.02
-angles = 2 * np.pi * np.arange(RING_MODES) / RING_MODES
-centres = RING_RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-TOY_STEPS = 200 if args.quick else 1600
-TOY_EVERY = TOY_STEPS // 4
-TOY_Z = 256
-
-
-def ring_batch(n, rng):
-    """n points from the mixture: a random centre plus Gaussian noise, (n, 2) float32."""
-    points = centres[rng.integers(0, RING_MODES, n)] + RING_STD * rng.standard_normal((n, 2))
-    return backend.from_numpy(points.astype(np.float32))
-
-
-def modes_covered(points):
-    """How many modes get at least 2% of the points within 0.2 of their centre."""
-    distance = np.linalg.norm(points[:, None, :] - centres[None], axis=2)
-    near = distance.min(axis=1) < 0.2
-    counts = np.bincount(distance.argmin(axis=1)[near], minlength=RING_MODES)
-    return int((counts >= 0.02 * len(points)).sum())
-
-
-def toy_generator():
-    """(N, 256) noise -> (N, 2) points."""
-    return nn.Sequential(
-        nn.Linear(TOY_Z, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 2)
-    )
-
-
-class ToyDiscriminator(nn.Module):
-    """(N, 2) points -> N / pack logits, each judging ``pack`` points at once."""
-
-    def __init__(self, pack):
-        super().__init__()
-        self.pack = pack
-        self.net = nn.Sequential(nn.Linear(2 * pack, 128), nn.ReLU(), nn.Linear(128, 1))
-
-    def forward(self, x):
-        return self.net(x.reshape(x.shape[0] // self.pack, 2 * self.pack))
-
-
-def toy_gan(pack=1, ema=None, batch=256):
-    """Train the toy GAN; return {step: 2,000 samples of G (of the average, with ema)}."""
-    backend.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    G, D = toy_generator(), ToyDiscriminator(pack)
-    average = None
-    if ema:  # the average starts as a copy of G
-        average = toy_generator()
-        average.load_state_dict(G.state_dict())
-    g_opt = optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999))
-    d_opt = optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.999))
-    snapshots = {}
-    for step in range(1, TOY_STEPS + 1):
-        fake = G(backend.randn(batch, TOY_Z))
-        d_opt.zero_grad()
-        discriminator_loss(D(ring_batch(batch, rng)), D(fake.detach())).backward()
-        d_opt.step()
-        g_opt.zero_grad()
-        D.requires_grad_(False)  # gradients through D, not for D
-        generator_loss(D(fake)).backward()
-        D.requires_grad_(True)
-        g_opt.step()
-        if ema:  # G_avg <- ema * G_avg + (1 - ema) * G
-            for a, p in zip(average.parameters(), G.parameters()):
-                a.data *= ema
-                a.data += (1 - ema) * p.data
-        if step % TOY_EVERY == 0:
-            with no_grad():
-                snapshots[step] = backend.to_numpy((average or G)(backend.randn(2000, TOY_Z)).data)
-    return snapshots
-
-
-toy_runs = {}
-for label, options in (("plain GAN", {}), ("PacGAN pairs + averaged G", {"pack": 2, "ema": 0.99})):
-    toy_start = time.perf_counter()
-    toy_runs[label] = toy_gan(**options)
-    covered = [modes_covered(x) for x in toy_runs[label].values()]
-    print(
-        f"toy, {label}: {TOY_STEPS} steps in {time.perf_counter() - toy_start:.1f} s; modes "
-        "covered "
-        + ", ".join(f"step {s}: {c}/8" for s, c in zip(toy_runs[label], covered))
-        + f" (a full run: {', '.join(map(str, FULL_RUN['toy'][label]))})"
-    )
-
-fig, axes = plt.subplots(2, 5, figsize=(13, 6), dpi=100)
-target = backend.to_numpy(ring_batch(2000, np.random.default_rng(1)))
-for row, (label, snapshots) in zip(axes, toy_runs.items()):
-    panels = [("target", target)] + [(f"step {s}", x) for s, x in snapshots.items()]
-    for ax, (title, points) in zip(row, panels):
-        ax.scatter(points[:1000, 0], points[:1000, 1], s=2, alpha=0.5)
-        ax.scatter(centres[:, 0], centres[:, 1], marker="x", c="red", s=20, lw=1)
-        if title != "target":
-            title += f": {modes_covered(points)}/8 modes"
-        ax.set_title(title, fontsize=9)
-        ax.set_xlim(-3, 3)
-        ax.set_ylim(-3, 3)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    row[0].set_ylabel(label, fontsize=10)
-fig.suptitle("8 Gaussians on a ring (red x: centres): samples of G during training")
-fig.tight_layout(h_pad=1.5)
-fig.savefig(out / "toy_ring.png")
-plt.close(fig)
-print(f"saved {out / 'toy_ring.png'}")
-
-# %% [markdown]
-# Measured with seed 0 (the full run, 1,600 steps per GAN, one BLAS thread):
-# the plain GAN's samples form a single blob at every snapshot, and the blob
-# jumps around the ring (0, 1, 0 and 0 of 8 modes covered at steps 400, 800,
-# 1200 and 1600): D learns to reject the place G currently makes, and G runs to
-# another one. With pairs for D and the averaged G, the samples spread over the
-# whole ring first, then settle on the modes (0, 0, 1 and 8 of 8 at the same
-# steps). The plain GAN on Fashion-MNIST below does the same with classes
-# instead of modes.
 
 # %% [markdown]
 # ## Build it: G, D, the two losses, one step
@@ -296,15 +157,22 @@ class Discriminator(nn.Module):
 
 
 def d_loss_fn(real_logits, fake_logits):
-    ones = backend.ones(real_logits.shape)
-    zeros = backend.zeros(fake_logits.shape)
-    return F.binary_cross_entropy_with_logits(
-        real_logits, ones
-    ) + F.binary_cross_entropy_with_logits(fake_logits, zeros)
+    """D's loss: BCE(l_real, 1) + BCE(l_fake, 0), each a mean over its batch."""
+    real = F.binary_cross_entropy_with_logits(real_logits, backend.ones(real_logits.shape))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, backend.zeros(fake_logits.shape))
+    return real + fake
 
 
 def g_loss_fn(fake_logits):
+    """G's non-saturating loss: BCE(l_fake, 1) = mean of -log s(l_fake)."""
     return F.binary_cross_entropy_with_logits(fake_logits, backend.ones(fake_logits.shape))
+
+
+def update_average(average, G, ema):
+    """G_avg <- ema * G_avg + (1 - ema) * G, parameter by parameter (in place)."""
+    for a, p in zip(average.parameters(), G.parameters()):
+        a.data *= ema
+        a.data += (1 - ema) * p.data
 
 
 def gan_step(G, D, x, z, d_opt, g_opt, average=None, ema=None):
@@ -325,10 +193,8 @@ def gan_step(G, D, x, z, d_opt, g_opt, average=None, ema=None):
     g_loss.backward()
     D.requires_grad_(True)
     g_opt.step()
-    if average is not None:  # G_avg <- ema * G_avg + (1 - ema) * G
-        for a, p in zip(average.parameters(), G.parameters()):
-            a.data *= ema
-            a.data += (1 - ema) * p.data
+    if average is not None:
+        update_average(average, G, ema)
     return {"d_loss": d_loss, "g_loss": g_loss}
 
 
@@ -384,6 +250,134 @@ def check_step(**options):
 
 print("one step of the plain MLP GAN, ours against GAN.train_step:")
 check_step()
+
+# %% [markdown]
+# ## First, a toy: eight Gaussians on a ring
+#
+# Mode collapse is easiest to see in two dimensions. The data are points from
+# 8 Gaussians (standard deviation 0.02) whose centres sit on a circle of radius
+# 2. G maps 256-dimensional noise to a point through two hidden layers of 128
+# units; D, one hidden layer of 128 units, gives a point (with PacGAN, a pair of
+# points) a logit. The training step is `gan_step` above, the step just checked
+# against `GAN.train_step`: update D on a real and a fake batch, then G through
+# the updated D; Adam, lr 1e-3, beta1 = 0.5.
+#
+# Every `TOY_STEPS / 4` steps we draw G's samples and count the modes they cover:
+# a mode is covered when at least 2% of 2,000 samples land within 0.2 of its
+# centre (neighbouring centres are 1.53 apart). Then the remedy this lesson
+# uses on Fashion-MNIST, on the same toy: D judges pairs (PacGAN: the same
+# reshape as `Discriminator` above with `pack=2`), and we sample from an average
+# of G's weights (`update_average` above, the rule of `GAN.update_average`, here
+# with ema = 0.99 for a short run).
+
+# %%
+RING_MODES, RING_RADIUS, RING_STD = 8, 2.0, 0.02
+angles = 2 * np.pi * np.arange(RING_MODES) / RING_MODES
+centres = RING_RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+TOY_STEPS = 200 if args.quick else 1600
+TOY_EVERY = TOY_STEPS // 4
+TOY_Z = 256
+
+
+def ring_batch(n, rng):
+    """n points from the mixture: a random centre plus Gaussian noise, (n, 2) float32."""
+    points = centres[rng.integers(0, RING_MODES, n)] + RING_STD * rng.standard_normal((n, 2))
+    return backend.from_numpy(points.astype(np.float32))
+
+
+def modes_covered(points):
+    """How many modes get at least 2% of the points within 0.2 of their centre."""
+    distance = np.linalg.norm(points[:, None, :] - centres[None], axis=2)
+    near = distance.min(axis=1) < 0.2
+    counts = np.bincount(distance.argmin(axis=1)[near], minlength=RING_MODES)
+    return int((counts >= 0.02 * len(points)).sum())
+
+
+def toy_generator():
+    """(N, 256) noise -> (N, 2) points."""
+    return nn.Sequential(
+        nn.Linear(TOY_Z, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 2)
+    )
+
+
+class ToyDiscriminator(nn.Module):
+    """(N, 2) points -> N / pack logits, each judging ``pack`` points at once."""
+
+    def __init__(self, pack):
+        super().__init__()
+        self.pack = pack
+        self.net = nn.Sequential(nn.Linear(2 * pack, 128), nn.ReLU(), nn.Linear(128, 1))
+
+    def forward(self, x):
+        return self.net(x.reshape(x.shape[0] // self.pack, 2 * self.pack))
+
+
+def toy_gan(pack=1, ema=None, batch=256):
+    """Train the toy GAN; return {step: 2,000 samples of G (of the average, with ema)}."""
+    backend.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    G, D = toy_generator(), ToyDiscriminator(pack)
+    average = None
+    if ema:  # the average starts as a copy of G
+        average = toy_generator()
+        average.load_state_dict(G.state_dict())
+    g_opt = optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    d_opt = optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    snapshots = {}
+    for step in range(1, TOY_STEPS + 1):
+        x, z = ring_batch(batch, rng), backend.randn(batch, TOY_Z)
+        gan_step(G, D, x, z, d_opt, g_opt, average, ema)
+        if step % TOY_EVERY == 0:
+            with no_grad():
+                snapshots[step] = backend.to_numpy((average or G)(backend.randn(2000, TOY_Z)).data)
+    return snapshots
+
+
+toy_runs = {}
+for label, options in (("plain GAN", {}), ("PacGAN pairs + averaged G", {"pack": 2, "ema": 0.99})):
+    toy_start = time.perf_counter()
+    toy_runs[label] = toy_gan(**options)
+    covered = [modes_covered(x) for x in toy_runs[label].values()]
+    print(
+        f"toy, {label}: {TOY_STEPS} steps in {time.perf_counter() - toy_start:.1f} s; modes "
+        "covered "
+        + ", ".join(f"step {s}: {c}/8" for s, c in zip(toy_runs[label], covered))
+        + f" (a full run: {', '.join(map(str, FULL_RUN['toy'][label]))})"
+    )
+
+fig, axes = plt.subplots(2, 5, figsize=(13, 6), dpi=100)
+target = backend.to_numpy(ring_batch(2000, np.random.default_rng(1)))
+for row, (label, snapshots) in zip(axes, toy_runs.items()):
+    panels = [("target", target)] + [(f"step {s}", x) for s, x in snapshots.items()]
+    for ax, (title, points) in zip(row, panels):
+        ax.scatter(points[:1000, 0], points[:1000, 1], s=2, alpha=0.5)
+        ax.scatter(centres[:, 0], centres[:, 1], marker="x", c="red", s=20, lw=1)
+        if title != "target":
+            title += f": {modes_covered(points)}/8 modes"
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(-3, 3)
+        ax.set_ylim(-3, 3)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    row[0].set_ylabel(label, fontsize=10)
+fig.suptitle("8 Gaussians on a ring (red x: centres): samples of G during training")
+fig.tight_layout(h_pad=1.5)
+fig.savefig(out / "toy_ring.png")
+plt.close(fig)
+print(f"saved {out / 'toy_ring.png'}")
+
+# %% [markdown]
+# Measured with seed 0 (the full run, 1,600 steps per GAN, one BLAS thread):
+# the plain GAN's samples form a single blob at every snapshot, and the blob
+# jumps around the ring (0, 1, 0 and 0 of 8 modes covered at steps 400, 800,
+# 1200 and 1600): D learns to reject the place G currently makes, and G runs to
+# another one. With pairs for D and the averaged G, the samples first spread
+# over the whole square, then gather on the ring and begin to settle on the
+# modes (0, 0, 1 and 8 of 8 at the same steps). (With two BLAS threads the
+# sums run in another order and the snapshots differ in detail, 0, 1, 1, 1 and
+# 0, 0, 0, 7 of 8, but they tell the same story.) The plain GAN on Fashion-MNIST below does the same with classes
+# instead of modes.
 
 # %% [markdown]
 # Everything agrees to the last bit (a relative difference of 0): our step runs
@@ -507,10 +501,10 @@ print(
 )
 
 # %% [markdown]
-# About one real image in nine is put in the wrong class (mostly among shirts,
-# T-shirts, pullovers and coats), so a sample's class is the classifier's
-# opinion, not a fact; but a class the classifier almost never sees among 5,000
-# samples is one G does not make.
+# About one real test image in nine is put in the wrong class (three errors in
+# four are shirts, coats, T-shirts and pullovers, classes that look alike), so
+# a sample's class is the classifier's opinion, not a fact; but a class the
+# classifier almost never sees among 5,000 samples is one G does not make.
 #
 # ## Scale up: train the library's MLP GAN, watching class coverage
 #
@@ -596,10 +590,14 @@ coverage.update(plain_coverage)
 # averages by 1 - beta^t; this average does not). After t steps the random
 # initial weights still make up a share ema^t of the average, and the rest is
 # spread over the recent Gs with weights (1 - ema) ema^k, a memory of about
-# 1 / (1 - ema) = 1,000 steps. So in its first epoch the average is mostly the
-# untrained G with a little of the trained one mixed in (its samples are faint
-# and grey); only after a few epochs has the start washed out (shares printed
-# below). The lesson therefore also measures G itself in the same run.
+# 1 / (1 - ema) = 1,000 steps. The initial weights are small (N(0, 0.02),
+# `dcgan_init_`), so mixing them in shrinks the average's weights towards 0:
+# after one epoch (938 steps) they still make up 0.39 of it, after three 0.06,
+# after five 0.01 (printed below). Early on, the average is a damped copy of
+# recent Gs and lags behind G; only after a few epochs has the start washed
+# out. The lesson therefore also measures G itself in the same run: on a full
+# run, after epoch 1, the average covers FULLRUN?/10 classes and G itself
+# FULLRUN?/10; after epoch 3, FULLRUN?/10 and FULLRUN?/10.
 #
 # The same step as above, now with pairs for D and the average, checked
 # against `GAN.train_step` of `build("mlp-gan", pack=2, ema=0.999)`:
