@@ -110,7 +110,8 @@ FULL_RUN = {
 # [-1, 1]; D maps an image (with PacGAN, `pack` images side by side) through
 # Linear 512 and Linear 256 (LeakyReLU 0.2) to one logit. The attribute names
 # are the library's (`MLPGenerator`, `MLPDiscriminator`), so that the
-# library's weights load into ours with `load_state_dict`.
+# library's weights load into ours with `load_state_dict`: the checks below
+# start from its initialisation (`dcgan_init_`: weights N(0, 0.02), biases 0).
 #
 # With BCE(l, t) = -t log s(l) - (1 - t) log(1 - s(l)), computed from the
 # logit l without forming s(l) (`binary_cross_entropy_with_logits`, stable for
