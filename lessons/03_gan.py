@@ -680,7 +680,11 @@ print(
 # FULLRUN? of 12, ending at FULLRUN?/10. The ablation, each part alone: PacGAN
 # alone (`--remedy pac`) covers all 10 classes in FULLRUN? of 12 epochs and
 # ends at FULLRUN?/10; the averaged G alone (`--remedy ema`) in FULLRUN? of
-# 12, ending at FULLRUN?/10.
+# 12, ending at FULLRUN?/10. In that last run G itself is a plain GAN: the
+# average only reads G's weights (building the average draws random numbers,
+# so G's noise differs from the plain run's), a second look at the plain
+# GAN's coverage: all 10 classes in FULLRUN? of 12 epochs, FULLRUN?/10 at the
+# end.
 #
 # What more epochs give: with `--epochs 24` (twice the time) the plain GAN
 # ends at FULLRUN?/10 classes (all 10 in FULLRUN? of 24 epochs) and the
