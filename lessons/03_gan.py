@@ -82,7 +82,7 @@ def add_options(parser):
     )
 
 
-start = time.perf_counter()
+lesson_start = time.perf_counter()
 args, out, train_images, test_images, test_labels = setup(
     "03_gan", "Lesson 03: GANs and mode collapse", epochs=12, add_options=add_options
 )
@@ -692,5 +692,5 @@ print(
 # with this run's.
 
 # %%
-minutes = (time.perf_counter() - start) / 60
+minutes = (time.perf_counter() - lesson_start) / 60
 print(f"this run took {minutes:.1f} minutes (a full run: {FULL_RUN['minutes']})")
