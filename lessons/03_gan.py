@@ -12,8 +12,8 @@
 # **The non-saturating loss.** Early on, G is bad and D rejects its samples
 # with confidence, s(l) ~ 0. Then log(1 - s(l)) is flat in l: G gets almost no
 # gradient. Minimising -log s(l) instead (the "non-saturating" loss) has the
-# same fixed point and a gradient that is large exactly there. The first figure
-# shows both gradients.
+# same fixed point and a gradient that is large exactly there. The lesson
+# measures both gradients on a real discriminator.
 #
 # **Balancing D and G.** Each step updates D once on a real and a fake batch,
 # then G once, through the *updated* D (a fresh forward pass). Adam with
@@ -21,57 +21,262 @@
 #
 # **Mode collapse.** G can win by producing a few kinds of images D currently
 # accepts, dropping whole classes. We make it visible: a classifier trained on
-# Fashion-MNIST (minigen/classifier.py) labels 5,000 samples after every epoch,
-# and we count the classes that get a fair share (at least 5%; 10% is equal).
-# Then a remedy in two parts. PacGAN (Lin et al. 2018): D judges pairs of
-# samples at once, so a G that repeats itself produces pairs that are easy to
-# spot. And an average of G's weights over training (an exponential moving
-# average, Yazici et al. 2019): G keeps circling between modes as D chases it;
-# the average sits in the middle of that orbit, and we sample from it.
+# Fashion-MNIST labels 5,000 samples after every epoch, and we count the
+# classes that get a fair share (at least 5%; 10% is equal). Then a remedy in
+# two parts. PacGAN (Lin et al. 2018): D judges pairs of samples at once, so a
+# G that repeats itself produces pairs that are easy to spot. And an average of
+# G's weights over training (an exponential moving average, Yazici et al.
+# 2019): G keeps circling between modes as D chases it; the average sits in the
+# middle of that orbit, and we sample from it.
 #
-# Full run (two 20-epoch runs): 33 minutes measured on 2 busy CPU cores, one
-# thread; less on an idle machine. `--quick`: seconds.
+# The lesson first writes the MLP GAN out from `minigen.nn` pieces and checks
+# one training step against the library's; then it trains that same step on a
+# 2-D toy, where collapse and the remedy show in seconds; it measures the two
+# generator gradients on a real discriminator; and it trains the library's
+# model on Fashion-MNIST twice, plain and with the remedy.
+#
+# The library code it relies on, to open alongside:
+#
+# - minigen/models/gan.py: `MLPGenerator`, `MLPDiscriminator` (and its `pack`),
+#   `dcgan_init_`, `real_loss`, `fake_loss`, `discriminator_loss`,
+#   `generator_loss`, `GAN.train_step`, `GAN.update_average`, `GAN.sample`
+# - minigen/nn/losses.py: `binary_cross_entropy_with_logits`
+# - minigen/optim.py: `Adam`; minigen/train.py: `train`
+# - minigen/classifier.py: `load_classifier`; minigen/metrics.py:
+#   `class_coverage`, `accuracy`; minigen/models/base.py: `sample_images`
+#
+# Options of this lesson besides the common ones: `--remedy` picks what the
+# second Fashion-MNIST run uses, `pac+ema` (default: PacGAN pairs and the
+# averaged G), `pac` (PacGAN alone) or `ema` (the averaged G alone); the first
+# run is always the plain GAN. So the four variants of the ablation are three
+# runs of this lesson.
+#
+# Full run: FULLRUN? minutes on 2 idle CPU cores (estimated before it was run:
+# about 7 minutes from one-thread CPU time per step). `--quick`: seconds.
+# To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
+# python lessons/03_gan.py` (and `--remedy pac`, `--remedy ema`); with another
+# BLAS thread count the float sums run in another order, and a GAN's
+# trajectory, unlike a VAE's, can end up elsewhere.
 
 # %%
-import matplotlib.pyplot as plt
-from _setup import setup
+import time
 
-from minigen import backend, data, metrics, plots
+import matplotlib.pyplot as plt
+from _setup import relative_gap, setup
+
+from minigen import Tensor, backend, data, metrics, nn, no_grad, optim, plots
 from minigen.classifier import load_classifier
-from minigen.models import sample_images
+from minigen.models import build, sample_images, to_unit_range
+from minigen.nn import functional as F
 from minigen.train import train
 
-args, out, train_images, test_images, _ = setup(
-    "03_gan", "Lesson 03: GANs and mode collapse", epochs=20
+REMEDIES = {"pac+ema": {"pack": 2, "ema": 0.999}, "pac": {"pack": 2}, "ema": {"ema": 0.999}}
+
+
+def add_options(parser):
+    parser.add_argument(
+        "--remedy",
+        choices=list(REMEDIES),
+        default="pac+ema",
+        help="the second run: PacGAN pairs and the averaged G (default), or one of them",
+    )
+
+
+lesson_start = time.perf_counter()
+args, out, train_images, test_images, test_labels = setup(
+    "03_gan", "Lesson 03: GANs and mode collapse", epochs=12, add_options=add_options
 )
 np = backend.host
 classes = data.CLASSES[args.dataset]
+# What this lesson's full run (default options, seed 0, full Fashion-MNIST; "pac" and "ema"
+# with --remedy pac and --remedy ema) printed. Toy: modes covered at the four snapshots; per
+# Fashion-MNIST run: (classes covered after the last epoch, epochs with all 10 covered).
+FULL_RUN = {
+    "toy": {"plain GAN": (0, 1, 0, 0), "PacGAN pairs + averaged G": (0, 0, 1, 8)},
+    "plain": ("FULLRUN?", "FULLRUN?"),
+    "pac+ema": ("FULLRUN?", "FULLRUN?"),
+    "pac": ("FULLRUN?", "FULLRUN?"),
+    "ema": ("FULLRUN?", "FULLRUN?"),
+    "pac+ema, G itself": ("FULLRUN?", "FULLRUN?"),
+    "ema, G itself": ("FULLRUN?", "FULLRUN?"),
+    "minutes": "FULLRUN?",
+}
 
 # %% [markdown]
+# ## Build it: G, D, the two losses, one step
+#
+# The MLP GAN of docs/reference-models.md: G maps z (64) through Linear 256,
+# Linear 512 (LeakyReLU 0.2 after each) to Linear 784 and tanh, an image in
+# [-1, 1]; D maps an image (with PacGAN, `pack` images side by side) through
+# Linear 512 and Linear 256 (LeakyReLU 0.2) to one logit. The attribute names
+# are the library's (`MLPGenerator`, `MLPDiscriminator`), so that the
+# library's weights load into ours with `load_state_dict`: the checks below
+# start from its initialisation (`dcgan_init_`: weights N(0, 0.02), biases 0).
+#
+# With BCE(l, t) = -t log s(l) - (1 - t) log(1 - s(l)), computed from the
+# logit l without forming s(l) (`binary_cross_entropy_with_logits`, stable for
+# large |l|):
+#
+#     D's loss = BCE(l_real, 1) + BCE(l_fake, 0) = -log s(l_real) - log(1 - s(l_fake))
+#     G's loss = BCE(l_fake, 1) = -log s(l_fake)          (non-saturating)
+#
+# each averaged over its batch.
+
+# %%
+Z_DIM = 64
+
+
+def make_generator():
+    """z (N, 64) -> (N, 1, 28, 28) in [-1, 1]."""
+    return nn.Sequential(
+        nn.Linear(Z_DIM, 256),
+        nn.LeakyReLU(0.2),
+        nn.Linear(256, 512),
+        nn.LeakyReLU(0.2),
+        nn.Linear(512, 784),
+        nn.Tanh(),
+        nn.Unflatten((1, 28, 28)),
+    )
+
+
+class Discriminator(nn.Module):
+    """(N, 1, 28, 28) -> N / pack logits: ``pack`` images, flattened side by side, per logit."""
+
+    def __init__(self, pack=1):
+        super().__init__()
+        self.pack = pack
+        self.net = nn.Sequential(
+            nn.Linear(784 * pack, 512),
+            nn.LeakyReLU(0.2),
+            nn.Linear(512, 256),
+            nn.LeakyReLU(0.2),
+            nn.Linear(256, 1),
+        )
+
+    def forward(self, x):
+        return self.net(x.reshape(x.shape[0] // self.pack, 784 * self.pack))
+
+
+def d_loss_fn(real_logits, fake_logits):
+    """D's loss: BCE(l_real, 1) + BCE(l_fake, 0), each a mean over its batch."""
+    real = F.binary_cross_entropy_with_logits(real_logits, backend.ones(real_logits.shape))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, backend.zeros(fake_logits.shape))
+    return real + fake
+
+
+def g_loss_fn(fake_logits):
+    """G's non-saturating loss: BCE(l_fake, 1) = mean of -log s(l_fake)."""
+    return F.binary_cross_entropy_with_logits(fake_logits, backend.ones(fake_logits.shape))
+
+
+def update_average(average, G, ema):
+    """G_avg <- ema * G_avg + (1 - ema) * G, parameter by parameter (in place)."""
+    for a, p in zip(average.parameters(), G.parameters()):
+        a.data *= ema
+        a.data += (1 - ema) * p.data
+
+
+def gan_step(G, D, x, z, d_opt, g_opt, average=None, ema=None):
+    """One D update on real x and fakes G(z), then one G update through the updated D.
+
+    With ``average`` (a copy of G's architecture) and ``ema``, the average then moves a
+    share 1 - ema of the way to G. Returns the two losses (D's before its update).
+    """
+    fake = G(z)
+    d_opt.zero_grad()
+    d_loss = d_loss_fn(D(x), D(fake.detach()))  # detach: D's loss must not reach G
+    d_loss.backward()
+    d_opt.step()
+
+    g_opt.zero_grad()
+    D.requires_grad_(False)  # gradients flow *through* D to G; none are kept *for* D
+    g_loss = g_loss_fn(D(fake))  # a fresh pass through the updated D
+    g_loss.backward()
+    D.requires_grad_(True)
+    g_opt.step()
+    if average is not None:
+        update_average(average, G, ema)
+    return {"d_loss": d_loss, "g_loss": g_loss}
+
+
+def check_step(**options):
+    """Our step against ``GAN.train_step`` of build("mlp-gan", **options): same weights,
+    batch and noise; prints the largest relative differences."""
+    backend.manual_seed(args.seed)
+    reference = build("mlp-gan", **options)  # minigen/models/gan.py, the reference networks
+    G, D = make_generator(), Discriminator(options.get("pack", 1))
+    G.load_state_dict(reference.generator.net.state_dict())
+    D.load_state_dict(reference.discriminator.state_dict())
+    average = None
+    if "ema" in options:  # the average starts as a copy of G, as in GAN.__init__
+        average = make_generator()
+        average.load_state_dict(G.state_dict())
+    ours = {"G." + k: p for k, p in G.named_parameters()}
+    ours.update({"D." + k: p for k, p in D.named_parameters()})
+    theirs = {"G." + k: p for k, p in reference.generator.net.named_parameters()}
+    theirs.update({"D." + k: p for k, p in reference.discriminator.named_parameters()})
+
+    x = data.scale_pixels(train_images[: reference.batch_size, None], "symmetric")
+    d_opt = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    g_opt = optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    backend.manual_seed(123)
+    z = backend.randn(x.shape[0], Z_DIM)  # GAN.sample draws its noise the same way
+    our_losses = gan_step(G, D, x, z, d_opt, g_opt, average, options.get("ema"))
+    backend.manual_seed(123)
+    their_losses = reference.train_step(x, reference.make_optimizers())
+
+    for key in ("d_loss", "g_loss"):
+        print(f"  {key}  ours {our_losses[key].item():.6f}   library {their_losses[key]:.6f}")
+    gaps = {
+        "losses": relative_gap(
+            {k: v.data for k, v in our_losses.items()},
+            {k: backend.xp().asarray(v) for k, v in their_losses.items()},
+        ),
+        "gradients (D's, then G's through the updated D)": relative_gap(
+            {k: p.grad for k, p in ours.items()}, {k: p.grad for k, p in theirs.items()}
+        ),
+        "weights after Adam's step": relative_gap(
+            {k: p.data for k, p in ours.items()}, {k: p.data for k, p in theirs.items()}
+        ),
+    }
+    if average is not None:
+        gaps["the averaged G's weights"] = relative_gap(
+            {k: p.data for k, p in average.named_parameters()},
+            {k: p.data for k, p in reference.generator_ema.net.named_parameters()},
+        )
+    for what, gap in gaps.items():
+        print(f"  {what}: largest relative difference {gap:.1e}")
+    assert max(gaps.values()) < 1e-5, "the step written here differs from the library's"
+
+
+print("one step of the plain MLP GAN, ours against GAN.train_step:")
+check_step()
+
+# %% [markdown]
+# Everything agrees to the last bit (a relative difference of 0): our step runs
+# the same operations in the same order as the library's. A step written
+# differently (another order of the sums, say) would agree to float32 rounding,
+# about 1e-7 of the values; the check allows 1e-5.
+#
 # ## First, a toy: eight Gaussians on a ring
 #
 # Mode collapse is easiest to see in two dimensions. The data are points from
 # 8 Gaussians (standard deviation 0.02) whose centres sit on a circle of radius
 # 2. G maps 256-dimensional noise to a point through two hidden layers of 128
 # units; D, one hidden layer of 128 units, gives a point (with PacGAN, a pair of
-# points) a logit. The training step is the one `GAN.train_step`
-# (minigen/models/gan.py) takes: update D on a real and a fake batch, then G
-# through the updated D, with the same losses, `discriminator_loss` and the
-# non-saturating `generator_loss`; Adam, lr 1e-3, beta1 = 0.5.
+# points) a logit. The training step is `gan_step` above, the step just checked
+# against `GAN.train_step`: update D on a real and a fake batch, then G through
+# the updated D; Adam, lr 1e-3, beta1 = 0.5.
 #
 # Every `TOY_STEPS / 4` steps we draw G's samples and count the modes they cover:
 # a mode is covered when at least 2% of 2,000 samples land within 0.2 of its
 # centre (neighbouring centres are 1.53 apart). Then the remedy this lesson
 # uses on Fashion-MNIST, on the same toy: D judges pairs (PacGAN: the same
-# reshape as `MLPDiscriminator` with `pack=2`), and we sample from an average of
-# G's weights (`GAN.update_average`, here with ema = 0.99 for a short run).
+# reshape as `Discriminator` above with `pack=2`), and we sample from an average
+# of G's weights (`update_average` above, the rule of `GAN.update_average`, here
+# with ema = 0.99 for a short run).
 
 # %%
-import time  # noqa: E402
-
-from minigen import nn, no_grad, optim  # noqa: E402
-from minigen.models.gan import discriminator_loss, generator_loss  # noqa: E402
-
 RING_MODES, RING_RADIUS, RING_STD = 8, 2.0, 0.02
 angles = 2 * np.pi * np.arange(RING_MODES) / RING_MODES
 centres = RING_RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
@@ -126,19 +331,8 @@ def toy_gan(pack=1, ema=None, batch=256):
     d_opt = optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.999))
     snapshots = {}
     for step in range(1, TOY_STEPS + 1):
-        fake = G(backend.randn(batch, TOY_Z))
-        d_opt.zero_grad()
-        discriminator_loss(D(ring_batch(batch, rng)), D(fake.detach())).backward()
-        d_opt.step()
-        g_opt.zero_grad()
-        D.requires_grad_(False)  # gradients through D, not for D
-        generator_loss(D(fake)).backward()
-        D.requires_grad_(True)
-        g_opt.step()
-        if ema:  # G_avg <- ema * G_avg + (1 - ema) * G
-            for a, p in zip(average.parameters(), G.parameters()):
-                a.data *= ema
-                a.data += (1 - ema) * p.data
+        x, z = ring_batch(batch, rng), backend.randn(batch, TOY_Z)
+        gan_step(G, D, x, z, d_opt, g_opt, average, ema)
         if step % TOY_EVERY == 0:
             with no_grad():
                 snapshots[step] = backend.to_numpy((average or G)(backend.randn(2000, TOY_Z)).data)
@@ -147,15 +341,17 @@ def toy_gan(pack=1, ema=None, batch=256):
 
 toy_runs = {}
 for label, options in (("plain GAN", {}), ("PacGAN pairs + averaged G", {"pack": 2, "ema": 0.99})):
-    start = time.perf_counter()
+    toy_start = time.perf_counter()
     toy_runs[label] = toy_gan(**options)
     covered = [modes_covered(x) for x in toy_runs[label].values()]
     print(
-        f"toy, {label}: {TOY_STEPS} steps in {time.perf_counter() - start:.1f} s; modes covered "
+        f"toy, {label}: {TOY_STEPS} steps in {time.perf_counter() - toy_start:.1f} s; modes "
+        "covered "
         + ", ".join(f"step {s}: {c}/8" for s, c in zip(toy_runs[label], covered))
+        + f" (a full run: {', '.join(map(str, FULL_RUN['toy'][label]))})"
     )
 
-fig, axes = plt.subplots(2, 5, figsize=(13, 5.6), dpi=100)
+fig, axes = plt.subplots(2, 5, figsize=(13, 6), dpi=100)
 target = backend.to_numpy(ring_batch(2000, np.random.default_rng(1)))
 for row, (label, snapshots) in zip(axes, toy_runs.items()):
     panels = [("target", target)] + [(f"step {s}", x) for s, x in snapshots.items()]
@@ -172,120 +368,329 @@ for row, (label, snapshots) in zip(axes, toy_runs.items()):
         ax.set_yticks([])
     row[0].set_ylabel(label, fontsize=10)
 fig.suptitle("8 Gaussians on a ring (red x: centres): samples of G during training")
-fig.tight_layout()
+fig.tight_layout(h_pad=1.5)
 fig.savefig(out / "toy_ring.png")
 plt.close(fig)
 print(f"saved {out / 'toy_ring.png'}")
 
 # %% [markdown]
-# Measured with seed 0 (the full run, 1,600 steps per GAN): the plain GAN's
-# samples form a single blob at every snapshot, and the blob jumps from mode
-# to mode (0, 1, 1 and 0 of 8 modes covered at steps 400, 800, 1200 and 1600):
-# D learns to reject the mode G currently makes, and G runs to another one.
-# With pairs for D and the averaged G, the samples spread over the whole ring
-# and begin to settle on the modes (0, 0, 0 and 7 of 8 at the same steps). The plain
-# GAN on Fashion-MNIST below does the same with classes instead of modes.
+# Measured with seed 0 (the full run, 1,600 steps per GAN, one BLAS thread):
+# the plain GAN's samples form a single blob at every snapshot, and the blob
+# jumps around the ring (0, 1, 0 and 0 of 8 modes covered at steps 400, 800,
+# 1200 and 1600): D learns to reject the place G currently makes, and G runs to
+# another one. With pairs for D and the averaged G, the samples first spread
+# over the whole square, then gather on the ring and begin to settle on the
+# modes (0, 0, 1 and 8 of 8 at the same steps). With two BLAS threads the sums
+# run in another order and the snapshots differ in detail (0, 1, 1, 1 and 0, 0,
+# 0, 7 of 8), but they tell the same story. The plain GAN on Fashion-MNIST
+# below does the same with classes instead of modes.
 
 # %% [markdown]
-# ## Two losses for G, and their gradients
+# ## Two losses for G, and their gradients, on a real discriminator
+#
+# G's minimax loss is E_z[log(1 - s(l))] = -BCE(l, 0); the non-saturating one is
+# -log s(l) = BCE(l, 1). Their derivatives with respect to D's logit on a fake:
+#
+#     d/dl log(1 - s(l)) = -s(l)        d/dl -log s(l) = s(l) - 1
+#
+# Both are negative (both push l up, towards "real"), but the first vanishes
+# when D is sure a fake is fake (l very negative, s(l) ~ 0) while the second
+# tends to -1 there. We measure them on our MLP GAN twice: at initialisation
+# (D has seen nothing; its logits are near 0, s(l) ~ 1/2, and the two losses
+# give the same gradient), and after D has trained 200 steps against the fresh,
+# frozen G on batches of the first 512 training images (the same in a quick
+# run), so that it rejects G's grey noise with confidence. For each loss: the
+# mean of dL/dl per sample (autograd's gradient of the batch mean, times the
+# batch size) and the size of the gradient that reaches G's weights.
 
 # %%
-logit = np.linspace(-8, 4, 200)
+backend.manual_seed(args.seed)
+reference = build("mlp-gan")
+G, D = make_generator(), Discriminator()
+G.load_state_dict(reference.generator.net.state_dict())
+D.load_state_dict(reference.discriminator.state_dict())
+G_LOSSES = {
+    "minimax": lambda l: -F.binary_cross_entropy_with_logits(l, backend.zeros(l.shape)),
+    "non-saturating": g_loss_fn,
+}
+backend.manual_seed(7)
+z_probe = backend.randn(256, Z_DIM)  # the same fakes at both moments
+
+
+def measure(moment):
+    """Per loss: the logits, dL/dl per sample, and the norm of the gradient on G's weights."""
+    results = {}
+    for name, loss_fn in G_LOSSES.items():
+        G.zero_grad()
+        logits = D(G(z_probe))
+        leaf = Tensor(logits.data, requires_grad=True)  # dL/dl, read off a leaf
+        loss_fn(leaf).backward()
+        D.requires_grad_(False)
+        loss_fn(logits).backward()  # the same loss, now through D into G
+        D.requires_grad_(True)
+        grad_g = sum(float((p.grad * p.grad).sum()) for p in G.parameters()) ** 0.5
+        l = backend.to_numpy(logits.data).ravel()
+        per_sample = backend.to_numpy(leaf.grad).ravel() * len(l)
+        results[name] = (l, per_sample, grad_g)
+        print(
+            f"  {moment:28s} {name:15s} mean logit {l.mean():7.2f}  mean s(l) "
+            f"{(1 / (1 + np.exp(-l))).mean():.4f}  mean dL/dl {per_sample.mean():8.4f}  "
+            f"|grad on G's weights| {grad_g:.2e}"
+        )
+    return results
+
+
+print("G's two losses, measured on the MLP GAN's D:")
+probes = {"at initialisation": measure("at initialisation")}
+d_opt = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+first = data.scale_pixels(train_images[:512, None], "symmetric")
+D_STEPS = 200
+for step in range(D_STEPS):
+    x = first[(step % 8) * 64 : (step % 8 + 1) * 64]
+    with no_grad():
+        fake = G(backend.randn(64, Z_DIM))
+    d_opt.zero_grad()
+    d_loss_fn(D(x), D(fake)).backward()
+    d_opt.step()
+probes[f"after {D_STEPS} steps of D"] = measure(f"after {D_STEPS} steps of D")
+for moment, results in probes.items():
+    ratio = results["non-saturating"][2] / results["minimax"][2]
+    print(f"  {moment}: non-saturating / minimax gradient on G's weights = {ratio:.2f}")
+late = probes[f"after {D_STEPS} steps of D"]
+
+logit = np.linspace(min(-10.0, min(r[0].min() for r in late.values()) - 1), 4, 300)
 s = 1 / (1 + np.exp(-logit))
-fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-ax.plot(s, s, label="minimax: d/dl log(1 - s(l)) = -s(l)")
-ax.plot(s, s - 1, label="non-saturating: d/dl -log s(l) = s(l) - 1")
-ax.set_xlabel("s(l) = D's probability that a fake is real")
-ax.set_ylabel("gradient of G's loss w.r.t. the logit")
-ax.legend(fontsize=8)
-ax.set_title("early in training s(l) ~ 0: only the non-saturating loss pushes G")
+fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=100)
+ax.plot(logit, -s, color="C0", label="minimax loss log(1 - s(l)): dL/dl = -s(l)")
+ax.plot(logit, s - 1, color="C1", label="non-saturating loss -log s(l): dL/dl = s(l) - 1")
+for (moment, results), marker in zip(probes.items(), ("o", "x")):
+    for name, color in (("minimax", "C0"), ("non-saturating", "C1")):
+        l, g, _ = results[name]
+        ax.scatter(l, g, s=12, marker=marker, color=color, label=f"{name}, measured {moment}")
+ax.axhline(0, color="k", lw=0.5)
+ax.set_xlabel("l = D's logit on a fake (s(l): D's probability that it is real)")
+ax.set_ylabel("dL/dl, G's loss per sample")
+ax.legend(fontsize=7, loc="center left")
+ax.set_title("G's gradient per fake: the minimax one vanishes where D is sure (l << 0)")
 fig.tight_layout()
 fig.savefig(out / "generator_losses.png")
 plt.close(fig)
+print(f"saved {out / 'generator_losses.png'}")
 
 # %% [markdown]
-# ## Train the MLP GAN, watching class coverage
+# The measured points lie on the curves (autograd computes the derivatives
+# above). At initialisation both losses give the same gradient (ratio 1.00).
+# After 200 steps D gives G's noise a probability of about 0.008 of being real;
+# the minimax gradient is all but gone, while the non-saturating one is near
+# its largest, about 130 times the minimax one on G's weights. (Both grow as
+# D's weights grow; the ratio is what matters.) That is why `generator_loss`
+# (minigen/models/gan.py) is BCE(l_fake, 1).
+#
+# ## Reference points: the classifier that judges the samples
+#
+# Class coverage relies on a small convnet (minigen/classifier.py,
+# `load_classifier`) to say which class a sample belongs to. How often it is
+# right on real test images (`metrics.accuracy`), and the coverage of real test
+# images (`metrics.class_coverage`) tell what a perfect generator would score.
 
 # %%
 classifier = load_classifier(args.dataset)
+test_accuracy = metrics.accuracy(classifier, test_images, test_labels)
+real_shares, real_covered = metrics.class_coverage(test_images, classifier)
+print(
+    f"classifier accuracy on {len(test_images)} test images: {test_accuracy:.3f} (a full run: "
+    f"0.890); real test images cover {real_covered}/10 classes (a full run: 10/10), "
+    f"smallest share {100 * real_shares.min():.1f}%"
+)
+
+# %% [markdown]
+# About one real test image in nine is put in the wrong class (three errors in
+# four are shirts, coats, T-shirts and pullovers, classes that look alike), so
+# a sample's class is the classifier's opinion, not a fact; but a class the
+# classifier almost never sees among 5,000 samples is one G does not make.
+#
+# ## Scale up: train the library's MLP GAN, watching class coverage
+#
+# `train` (minigen/train.py) runs `GAN.train_step` over shuffled batches of 64
+# (938 steps per epoch of 60,000 images). After every epoch we draw 5,000
+# samples (`sample_images`, minigen/models/base.py; the same noise every epoch,
+# from its own seed, so the evaluation leaves the training's random numbers
+# alone) and count the classes with at least 5% of them
+# (`metrics.class_coverage`).
+
+# %%
+N_SAMPLES = 5000
+
+
+def coverage_of(model, generator_itself=False):
+    """(class shares, classes covered) of N_SAMPLES samples, from the same noise every time and
+    without touching the random numbers training uses.
+
+    ``sample_images`` samples in eval mode, where a GAN with ``ema`` uses its average;
+    ``generator_itself`` asks for G itself instead.
+    """
+    state = backend.get_rng_state()
+    backend.manual_seed(1000)
+    if generator_itself:
+        with nn.eval_mode(model):
+            x = model.generator(backend.randn(N_SAMPLES, model.z_dim)).data
+        images = backend.to_numpy(to_unit_range(x, model.scale)).clip(0, 1)
+    else:
+        images = sample_images(model, N_SAMPLES)
+    shares, covered = metrics.class_coverage(images, classifier)
+    backend.set_rng_state(state)
+    return shares, covered
 
 
 def run(label, **options):
-    coverage = []
+    """Train mlp-gan with ``options``; return {series: classes covered per epoch}, the final
+    class shares of its samples, and the model."""
+    coverage = {label: []}
+    if options.get("ema"):
+        coverage[f"{label}, G itself"] = []
 
     def watch(model, epoch, history):
-        shares, covered = metrics.class_coverage(sample_images(model, 5000), classifier)
-        coverage.append(covered)
-        print(f"  {label} epoch {epoch + 1}: {covered} of 10 classes get >= 5% of samples")
+        coverage[label].append(coverage_of(model)[1])  # the average, if there is one
+        line = f"  {label} epoch {epoch + 1}: {coverage[label][-1]}/10 classes get >= 5%"
+        if options.get("ema"):
+            coverage[f"{label}, G itself"].append(coverage_of(model, generator_itself=True)[1])
+            line += f" (G itself: {coverage[f'{label}, G itself'][-1]}/10)"
+        print(line)
 
     model, _, history = train(
         "mlp-gan", args.epochs, images=train_images, seed=args.seed, on_epoch_end=watch, **options
     )
-    shares, covered = metrics.class_coverage(sample_images(model, 5000), classifier)
-    print(
-        f"{label}: class shares "
-        + ", ".join(f"{c} {100 * p:.0f}%" for c, p in zip(classes, shares))
-    )
+    shares, _ = coverage_of(model)
     backend.manual_seed(1)
+    source = "the averaged G" if options.get("ema") else "G"
     plots.image_grid(
-        sample_images(model, 64), out / f"samples_{label}.png", title=f"mlp-gan ({label})"
+        sample_images(model, 64),
+        out / f"samples_{label}.png",
+        title=f"mlp-gan, {label}: samples of {source}",
     )
     plots.loss_curves(
         {"D": history["d_loss"], "G": history["g_loss"]},
         out / f"losses_{label}.png",
-        title=f"mlp-gan ({label}) losses per step",
+        title=f"mlp-gan, {label}: losses per step",
     )
-    return coverage, shares
+    return coverage, shares, model
 
 
-coverage_plain, shares_plain = run("plain")
+coverage, shares = {}, {}
+seconds = {}
+run_start = time.process_time()
+plain_coverage, shares["plain"], _ = run("plain")
+seconds["plain"] = time.process_time() - run_start
+coverage.update(plain_coverage)
 
 # %% [markdown]
-# Some classes get far less than their 10%: the generator has settled on the
-# modes that were easiest to pass off as real. Training longer does not bring
-# them back; D keeps chasing whatever G currently makes, and G keeps moving
-# between a few modes.
+# On a full run the plain GAN covers all 10 classes in FULLRUN? of 12
+# epochs and ends at FULLRUN?/10. Where a class gets far less than its 10%
+# (class_shares.png, drawn below), G has settled for the kinds of images that
+# are easiest to pass off as real, and D, chasing them, pushes G on to others.
 #
 # ## The remedy: PacGAN (D judges pairs) and an averaged generator
 #
-# Measured with this seed: PacGAN alone covers all 10 classes in 9 of 20
-# epochs but keeps oscillating and ends at 8; the average alone ends at 8
-# (it smooths G, but the plain GAN's G has dropped a class for good). Together
-# they cover all 10 classes in every epoch from the 10th on.
+# PacGAN changes nothing but D's input: `pack` = 2 images side by side, a
+# (N/2, 1568) batch, the reshape in `Discriminator.forward` above (and in
+# `MLPDiscriminator.forward`). The average follows `GAN.update_average`:
+#
+#     G_avg <- ema * G_avg + (1 - ema) * G      after every step, ema = 0.999
+#
+# **Its warm-up.** `GAN.__init__` starts the average as a copy of G at
+# initialisation, and there is no correction for that start (Adam divides its
+# averages by 1 - beta^t; this average does not). After t steps the random
+# initial weights still make up a share ema^t of the average, and the rest is
+# spread over the recent Gs with weights (1 - ema) ema^k, a memory of about
+# 1 / (1 - ema) = 1,000 steps. The initial weights are small (N(0, 0.02),
+# `dcgan_init_`), so mixing them in shrinks the average's weights towards 0:
+# after one epoch (938 steps) they still make up 0.39 of it, after three 0.06,
+# after five 0.01 (printed below). Early on, the average is a damped copy of
+# recent Gs and lags behind G; only after a few epochs has the start washed
+# out. The lesson therefore also measures G itself in the same run: on a full
+# run, after epoch 1, the average covers FULLRUN?/10 classes and G itself
+# FULLRUN?/10; after epoch 3, FULLRUN?/10 and FULLRUN?/10.
+#
+# The same step as above, now with pairs for D and the average, checked
+# against `GAN.train_step` of `build("mlp-gan", pack=2, ema=0.999)`:
 
 # %%
-coverage_pac, shares_pac = run("remedy", pack=2, ema=0.999)
-
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), dpi=100)
-epochs = range(1, len(coverage_plain) + 1)
-axes[0].plot(epochs, coverage_plain, "o-", label="plain")
-axes[0].plot(epochs, coverage_pac, "o-", label="PacGAN + average")
-axes[0].set_xlabel("epoch")
-axes[0].set_ylabel("classes with >= 5% of samples")
-axes[0].set_ylim(0, 10.5)
-axes[0].legend()
-width = 0.4
-axes[1].bar(np.arange(10) - width / 2, shares_plain, width, label="plain")
-axes[1].bar(np.arange(10) + width / 2, shares_pac, width, label="PacGAN + average")
-axes[1].axhline(0.05, color="k", lw=0.8, ls="--")
-axes[1].set_xticks(range(10), classes, rotation=45, ha="right", fontsize=8)
-axes[1].set_ylabel("share of samples")
-axes[1].legend()
-fig.tight_layout()
-fig.savefig(out / "coverage.png")
-plt.close(fig)
-half = len(coverage_plain) // 2
-for label, coverage in (("plain", coverage_plain), ("PacGAN + average", coverage_pac)):
-    late = coverage[half:]
-    print(
-        f"{label}: final epoch {coverage[-1]}/10 classes; mean over the last {len(late)} epochs "
-        f"{sum(late) / len(late):.1f}/10; all 10 classes covered in "
-        f"{sum(c == 10 for c in coverage)} of {len(coverage)} epochs"
+print("one step with PacGAN pairs and the averaged G, ours against GAN.train_step:")
+check_step(pack=2, ema=0.999)
+ema = REMEDIES["pac+ema"]["ema"]
+steps_per_epoch = len(train_images) // 64
+print(
+    "share of the initial random G in the average after each epoch (ema^t, "
+    f"{steps_per_epoch} steps per epoch): "
+    + ", ".join(
+        f"{k}: {ema ** (k * steps_per_epoch):.3f}" for k in range(1, min(args.epochs, 6) + 1)
     )
-print(f"figures in {out}/")
+)
+
+# %% [markdown]
+# Now the second run, with the remedy `--remedy` picks (default: both parts).
+
+# %%
+label = args.remedy
+run_start = time.process_time()
+remedy_coverage, shares[label], _ = run(label, **REMEDIES[label])
+seconds[label] = time.process_time() - run_start
+coverage.update(remedy_coverage)
+
+reference_line = {f"real test images (all {len(test_images):,})": [real_covered] * args.epochs}
+plots.epoch_curves(
+    {**coverage, **reference_line},
+    out / "coverage.png",
+    "classes with >= 5% of 5,000 samples",
+    title="mlp-gan: class coverage after each epoch (10 = every class)",
+)
+fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
+width = 0.27
+bars = {**shares, f"real test images (all {len(test_images):,})": real_shares}
+for i, (name, values) in enumerate(bars.items()):
+    ax.bar(np.arange(10) + (i - 1) * width, values, width, label=name)
+ax.axhline(0.05, color="k", lw=0.8, ls="--", label="5%: a class counts as covered")
+ax.axhline(0.10, color="k", lw=0.8, ls=":", label="10%: an equal share")
+ax.set_xticks(range(10), classes, rotation=45, ha="right", fontsize=8)
+ax.set_ylabel("share of the images")
+ax.set_title(f"classes of {N_SAMPLES:,} samples after epoch {args.epochs}, and of real images")
+ax.legend(fontsize=8)
+fig.tight_layout()
+fig.savefig(out / "class_shares.png")
+plt.close(fig)
+
+for name, values in coverage.items():
+    final, all_ten = FULL_RUN[name]
+    print(
+        f"{name}: classes covered per epoch {' '.join(map(str, values))}; all 10 in "
+        f"{sum(c == 10 for c in values)} of {len(values)} epochs (a full run: {all_ten} of 12), "
+        f"{values[-1]}/10 at the end (a full run: {final}/10)"
+    )
+print(
+    "CPU time per run: "
+    + ", ".join(f"{k} {v / 60:.1f} min" for k, v in seconds.items())
+    + f"; figures in {out}/"
+)
 
 # %% [markdown]
 # Read the coverage curve, not one epoch: a GAN's generator keeps moving, and
-# the classes it covers change from epoch to epoch. The plain GAN keeps
-# dropping the same class; with pairs for D and the averaged G, every class
-# keeps its share.
+# the classes it covers change from epoch to epoch. On a full run, with both
+# parts of the remedy, the average covers all 10 classes in FULLRUN? of 12
+# epochs and ends at FULLRUN?/10; G itself (pairs for D, no averaging) in
+# FULLRUN? of 12, ending at FULLRUN?/10. The ablation, each part alone: PacGAN
+# alone (`--remedy pac`) covers all 10 classes in FULLRUN? of 12 epochs and
+# ends at FULLRUN?/10; the averaged G alone (`--remedy ema`) in FULLRUN? of
+# 12, ending at FULLRUN?/10. In that last run G itself is a plain GAN: the
+# average only reads G's weights (building the average draws random numbers,
+# so G's noise differs from the plain run's), a second look at the plain
+# GAN's coverage: all 10 classes in FULLRUN? of 12 epochs, FULLRUN?/10 at the
+# end.
+#
+# What more epochs give: with `--epochs 24` (twice the time) the plain GAN
+# ends at FULLRUN?/10 classes (all 10 in FULLRUN? of 24 epochs) and the
+# remedy's average at FULLRUN?/10 (FULLRUN? of 24); compare its samples_*.png
+# with this run's.
+
+# %%
+minutes = (time.perf_counter() - lesson_start) / 60
+print(f"this run took {minutes:.1f} minutes (a full run: {FULL_RUN['minutes']})")
