@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import minigen as mg
-from minigen import backend, models, nn, train
+from minigen import Tensor, backend, models, nn, train
 from minigen.checkpoint import CheckpointError
 from minigen.models.gan import dcgan_init_
 from minigen.models.vqvae import VectorQuantizer
@@ -237,3 +237,17 @@ def test_a_model_built_directly_trains_saves_and_loads(tmp_path):
 def test_build_refuses_options_that_change_the_model():
     with pytest.raises(ValueError, match="'dcgan' has kind='dcgan', got kind='mlp'"):
         models.build("dcgan", kind="mlp")
+
+
+def test_vaegan_reconstruction_logits_are_twice_the_pre_tanh_output():
+    """In [0, 1] the VAE-GAN's reconstruction (tanh(a) + 1) / 2 is sigmoid(2a), so the logits
+    metrics.reconstruction_bce reads are 2a, from the encoder's view of x * 2 - 1."""
+    mg.manual_seed(7)
+    model = models.build("vae-gan")
+    model.eval()
+    x = Tensor(
+        backend.from_numpy(np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32))
+    )
+    via_logits = backend.to_numpy(model.reconstruction_logits(x).sigmoid().data)
+    via_tanh = (backend.to_numpy(model.reconstruct(x * 2 - 1).data) + 1) / 2
+    np.testing.assert_allclose(via_logits, via_tanh, atol=1e-6)

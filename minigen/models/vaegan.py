@@ -86,6 +86,13 @@ class VAEGAN(GenerativeModel):
         mu, _ = self.encoder(x)
         return self.decoder(mu)
 
+    def reconstruction_logits(self, x):
+        """Bernoulli logits of the reconstruction of x in [0, 1], as the VAEs give them
+        (``metrics.reconstruction_bce``): the decoder ends in tanh, and
+        (tanh(a) + 1) / 2 = sigmoid(2a), so in [0, 1] its logits are 2a."""
+        mu, _ = self.encoder(x * 2 - 1)
+        return self.decoder[0](mu) * 2  # decoder[0]: the ConvDecoder before its Tanh
+
     def feature_loss(self, x, x_rec, rec_features=None):
         """L_feat: 1/2 sum of squared differences in D's hidden features, batch mean.
 
