@@ -182,7 +182,8 @@ def epoch_curves(history, path, ylabel, title=None, logy=False):
         raise ValueError("epoch_curves: every curve is empty; nothing to draw")
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 2.5
+    ax.set_xlim(0.5, longest + 0.5)  # room for whole epochs, even for a single one
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # no epoch 2.5
     return _finish_curves(fig, ax, path, title, logy)
 
 

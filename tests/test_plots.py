@@ -111,12 +111,17 @@ def test_epoch_curves_axis_starts_at_epoch_1(tmp_path, monkeypatch):
         ax = fig.axes[0]
         drawn["x"] = [list(line.get_xdata()) for line in ax.get_lines()]
         drawn["labels"] = (ax.get_xlabel(), ax.get_ylabel())
+        lo, hi = ax.get_xlim()
+        drawn["ticks"] = [t for t in ax.get_xticks() if lo <= t <= hi]
         return original(fig, *args, **kwargs)
 
     monkeypatch.setattr(Figure, "savefig", spy)
     plots.epoch_curves(history, tmp_path / "f.png", "test -ELBO (nats)")
     assert drawn["x"] == [[1, 2, 3], [1]]
     assert drawn["labels"] == ("epoch", "test -ELBO (nats)")
+    assert drawn["ticks"] == [1, 2, 3]
+    plots.epoch_curves({"one epoch": [3.0]}, tmp_path / "one.png", "x")
+    assert drawn["ticks"] == [1]  # a single epoch gets one whole tick, not 0.95 ... 1.05
     with pytest.raises(ValueError, match="history is empty"):
         plots.epoch_curves({}, tmp_path / "g.png", "x")
     with pytest.raises(ValueError, match="every curve is empty"):
