@@ -68,18 +68,21 @@ def parse(argv):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)  # the options every command takes
+    common.add_argument(
+        "--backend", choices=backend.NAMES, default=None, help="numpy (default), cupy or strict"
+    )
+    common.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
 
     train = commands.add_parser(
         "train",
+        parents=[common],
         help="train a model on Fashion-MNIST, checkpointing every epoch",
         description="Train a reference model; a checkpoint is written to OUT after every epoch.",
     )
     train.add_argument("model", choices=list(MODELS), metavar="MODEL", help=", ".join(MODELS))
     train.add_argument(
         "--epochs", type=positive_int, default=5, help="total epochs to reach (default 5)"
-    )
-    train.add_argument(
-        "--backend", choices=backend.NAMES, default=None, help="numpy (default), cupy or strict"
     )
     train.add_argument(
         "--out",
@@ -101,10 +104,10 @@ def parse(argv):
         default="fashion-mnist",
         help="fashion-mnist (default) or mnist",
     )
-    train.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
 
     sample = commands.add_parser(
         "sample",
+        parents=[common],
         help="draw samples from a checkpoint into a PNG grid or a .npy file",
         description="Draw N samples from a trained model. OUT ending in .npy saves the images "
         "as a float32 array (N, 28, 28) in [0, 1]; anything else saves a PNG grid.",
@@ -114,13 +117,10 @@ def parse(argv):
     sample.add_argument(
         "--out", default="samples.png", help="output .png or .npy (default samples.png)"
     )
-    sample.add_argument(
-        "--backend", choices=backend.NAMES, default=None, help="numpy (default), cupy or strict"
-    )
-    sample.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
 
     prior = commands.add_parser(
         "prior",
+        parents=[common],
         help="fit a PixelCNN prior to a trained VQ-VAE, so that 'sample' draws from it",
         description="Fit a PixelCNN prior (minigen/models/prior.py) on the code grids of the "
         "training images of a vq-vae checkpoint, and store it in that checkpoint: 'sample' then "
@@ -142,10 +142,6 @@ def parse(argv):
         default="fashion-mnist",
         help="the VQ-VAE's training data: fashion-mnist (default) or mnist",
     )
-    prior.add_argument(
-        "--backend", choices=backend.NAMES, default=None, help="numpy (default), cupy or strict"
-    )
-    prior.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     return parser.parse_args(argv)
 
 
