@@ -36,10 +36,8 @@
 # - minigen/nn/losses.py: `binary_cross_entropy_with_logits`, `gaussian_kl`
 # - minigen/metrics.py: `fid`; minigen/train.py: `train`
 #
-# Full run (conv-vae 5 epochs, vae-gan 1 epoch, all 60,000 images):
-# FULLRUN? minutes on 2 idle CPU cores (estimated at 7.3: 937 vae-gan steps
-# of about 290 ms, 2,340 conv-vae steps of about 65 ms, and about 20 s of
-# evaluation). `--quick`: seconds.
+# Full run (conv-vae 3 epochs, vae-gan 1 epoch, all 60,000 images):
+# FULLRUN? `--quick`: seconds.
 #
 # To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
 # python lessons/08_vaegan.py`; the flags `--gamma`, `--kl-weight` and
@@ -317,8 +315,8 @@ assert self_loss == 0.0, "L_feat of an image with itself must be 0"
 #
 # ## Scale up: the baseline conv-VAE, then the VAE-GAN
 #
-# The conv-VAE trains for 5 epochs, as in lesson 06 (which does not keep its
-# model, so it is trained again here; about 2.5 minutes). The VAE-GAN trains
+# The conv-VAE trains for 3 epochs (lesson 06 trains it for 5 but does not
+# keep its model, so it is trained again here; about 1.5 minutes). The VAE-GAN trains
 # for one epoch: each step runs the encoder, the decoder twice and D's body
 # six times (three for D's loss, three for the others' losses), about 290 ms,
 # so an epoch of 60,000 images takes about 4.5 minutes.
@@ -349,7 +347,7 @@ def evaluate(model, label):
     return fd, sharpness(recon)
 
 
-conv_epochs = 1 if args.quick else 5
+conv_epochs = 1 if args.quick else 3
 vae, _, _ = train("conv-vae", conv_epochs, images=train_images, seed=args.seed)
 vae_fd, vae_sharp = evaluate(vae, "conv-vae")
 
