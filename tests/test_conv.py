@@ -239,10 +239,12 @@ def test_im2col_and_col2im_agree_for_any_number_of_copy_threads(threads, monkeyp
         np.testing.assert_allclose(back, back1, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("depth", [1, 5])
+@pytest.mark.parametrize("depth", [1, 5, 12])
 def test_conv_by_blocks_of_kernel_rows_gives_the_same_values_and_gradients(depth, monkeypatch):
     """With BLOCK_DEPTH small the columns come in several blocks of kernel rows
-    (as for 64 channels); values and gradients stay those of the definition."""
+    (as for 64 channels); values and gradients stay those of the definition.
+    Depth 12 makes blocks of 2 kernel rows out of 3, so the last block is smaller than
+    the first (as for 32 channels and 3x3 kernels)."""
     from minigen.nn import conv
 
     monkeypatch.setattr(conv, "BLOCK_DEPTH", depth)

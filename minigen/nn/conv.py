@@ -169,11 +169,24 @@ def column_blocks(x, kh, kw, stride=1, padding=0):
         return
     xpad = _padded(x, padding)
     blocks = _row_blocks(c, kh, kw)
-    buffer = backend.xp().empty((c, blocks[0][1], kw, oh, ow, n), dtype=x.dtype)
+    buffer = backend.xp().empty(c * blocks[0][1] * kw * oh * ow * n, dtype=x.dtype)
     for i0, i1 in blocks:
-        cols = buffer[:, : i1 - i0]
+        cols = _block_view(buffer, (c, i1 - i0, kw, oh, ow, n))
         fill_columns(cols, xpad, range(i0, i1), stride)
         yield i0, i1, cols.reshape(-1, oh * ow * n)
+
+
+def _block_view(buffer, shape):
+    """The first prod(shape) numbers of a flat buffer, as a contiguous array of that shape.
+
+    A block with fewer kernel rows than the first (the last one, when the rows do not
+    divide evenly) must still be contiguous: its 2-D reshape is then a view, so a GEMM
+    writing into it (``out=``) writes into the block and not into a silent copy.
+    """
+    size = 1
+    for d in shape:
+        size *= d
+    return buffer[:size].reshape(shape)
 
 
 def conv_gemms(x, kh, kw, stride=1, padding=0, weight=None, g=None):
@@ -239,12 +252,12 @@ def col2im_matmul(weight, g2, shape, h, w, stride=1, padding=0):
     c, kh, kw, oh, ow, n = shape
     o, xp = weight.shape[0], backend.xp()
     row_blocks = _row_blocks(c, kh, kw)
-    buffer = xp.empty((c, row_blocks[0][1], kw, oh, ow, n), dtype=g2.dtype)
+    buffer = xp.empty(c * row_blocks[0][1] * kw * oh * ow * n, dtype=g2.dtype)
 
     def blocks():
         for i0, i1 in row_blocks:
             w_block = weight[:, :, i0:i1].reshape(o, -1)  # (O, C*rows*kw), a small copy
-            cols = buffer[:, : i1 - i0]
+            cols = _block_view(buffer, (c, i1 - i0, kw, oh, ow, n))
             xp.matmul(w_block.T, g2, out=cols.reshape(-1, oh * ow * n))
             yield i0, cols
 
