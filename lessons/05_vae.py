@@ -46,9 +46,9 @@
 # - minigen/optim.py: `Adam`; minigen/train.py: `train`
 # - minigen/metrics.py: `negative_elbo`, `importance_weighted_nll`
 #
-# Full run: 6.6 minutes measured on 2 CPU cores shared with other jobs (load
-# average 6 to 7; one BLAS thread, OPENBLAS_NUM_THREADS=1). It used 1.6
-# minutes of CPU time, about what it takes on an idle machine. `--quick`: seconds.
+# Full run: 1.8 minutes on 2 CPU cores with one BLAS thread
+# (OPENBLAS_NUM_THREADS=1), another lesson running on the other core (1.6
+# minutes of CPU time). `--quick`: seconds.
 #
 # To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
 # python lessons/05_vae.py`. With another BLAS thread count the float sums
@@ -72,7 +72,7 @@ args, out, train_images, test_images, test_labels = setup(
     "05_vae", "Lesson 05: the variational autoencoder", epochs=10
 )
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
-FULL_RUN = {"nelbo": 244.6, "iw": 242.0, "nelbo_iw_set": 244.7, "nelbo_2d": 267.4, "minutes": 6.6}
+FULL_RUN = {"nelbo": 244.6, "iw": 242.0, "nelbo_iw_set": 244.7, "nelbo_2d": 267.4, "minutes": 1.8}
 
 # %% [markdown]
 # ## Build it: encoder, decoder, loss, one step

@@ -32,10 +32,9 @@
 # - minigen/train.py: `train`; minigen/metrics.py: `negative_elbo`
 # - minigen/plots.py: `epoch_curves`, `image_grid`
 #
-# Full run: 12.8 minutes measured on 2 CPU cores shared with other jobs
-# (load average 6 to 7.5; one BLAS thread, OPENBLAS_NUM_THREADS=1). It used
-# 4.6 minutes of CPU time, about what it takes on an idle machine.
-# `--quick`: seconds.
+# Full run: 4.8 minutes on 2 CPU cores with one BLAS thread
+# (OPENBLAS_NUM_THREADS=1), another lesson running on the other core (4.7
+# minutes of CPU time). `--quick`: seconds.
 #
 # To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
 # python lessons/06_conv_vae.py`. With another BLAS thread count the float sums
@@ -57,7 +56,7 @@ args, out, train_images, test_images, _ = setup(
     "06_conv_vae", "Lesson 06: the convolutional VAE against the MLP VAE", epochs=5
 )
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
-FULL_RUN = {"mlp-vae": 248.0, "mlp-vae, latent 16": 247.1, "conv-vae": 245.3, "minutes": 12.8}
+FULL_RUN = {"mlp-vae": 248.0, "mlp-vae, latent 16": 247.1, "conv-vae": 245.3, "minutes": 4.8}
 
 # %% [markdown]
 # ## Build it: the convolutional encoder and decoder, one step
