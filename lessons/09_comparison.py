@@ -18,7 +18,7 @@
 # - **Sample quality**: Fréchet distance of 2,000 samples to 2,000 real test
 #   images in the feature space of minigen's Fashion-MNIST classifier (lower is
 #   better; lesson 04 writes it out), and class coverage (classes that get at
-#   least 5% of the samples). For scale: real training images score FULLRUN?
+#   least 5% of the samples). For scale: real training images score 1.9
 #   against the same test images at this sample count (the bias floor), and
 #   cover 10/10 classes.
 # - **Likelihood**, where the model defines one: the test negative ELBO of the
@@ -37,8 +37,10 @@
 # 60% of it, then `fit_prior(..., max_seconds=rest)` encodes 10,000 training
 # images and trains the prior for whatever time is left.
 #
-# Full run (5 models x 3 seeds x 40 s, plus evaluation): FULLRUN? minutes on 2
-# idle CPU cores (one BLAS thread); estimated 12. `--quick`: a 2-second budget
+# Full run (5 models x 3 seeds x 40 s, plus evaluation): 11.2 minutes on 2
+# CPU cores with nothing else running (the default BLAS threads). The budget
+# is wall-clock time, so the numbers depend on the machine: a faster one gives
+# every model more steps. `--quick`: a 2-second budget
 # on 512 images, about a minute. `--epochs` caps the epochs of each run (the
 # budget ends a full run first); on a GPU raise BUDGET below.
 
@@ -71,7 +73,7 @@ names = ["dcgan", "mlp-vae", "conv-vae", "vq-vae", "vae-gan"]
 real_fd = metrics.fid(real, train_images[:n_eval], classifier)
 print(
     f"real training images against the {n_eval} test images: Fréchet distance {real_fd:.1f} "
-    f"(a full run: FULLRUN?), classes covered {metrics.class_coverage(real, classifier)[1]}/10"
+    f"(a full run: 1.9), classes covered {metrics.class_coverage(real, classifier)[1]}/10"
 )
 
 # %% [markdown]
@@ -172,7 +174,7 @@ table = "\n".join(lines)
 print(
     f"\n{len(seeds)} seed(s), a budget of {BUDGET:g} s per model and seed, "
     f"{len(train_images)} training images\n{table}\n"
-    "(a full run: see the text below, FULLRUN?)"
+    "(a full run: see the text below)"
 )
 (out / "table.txt").write_text(table + "\n")
 
@@ -205,24 +207,28 @@ fig.savefig(out / "frechet_by_seed.png")
 plt.close(fig)
 print(f"saved table.txt, samples.png and frechet_by_seed.png in {out}/")
 minutes = (time.perf_counter() - start) / 60
-print(f"this run took {minutes:.1f} minutes (a full run: FULLRUN?)")
+print(f"this run took {minutes:.1f} minutes (a full run: 11.2)")
 
 # %% [markdown]
-# What to read from it (a full run, 3 seeds, 40 s each): Fréchet distances
-# FULLRUN? (dcgan), FULLRUN? (mlp-vae), FULLRUN? (conv-vae), FULLRUN? (vq-vae
-# with its prior), FULLRUN? (vae-gan), with coverage FULLRUN?, FULLRUN?,
-# FULLRUN?, FULLRUN?, FULLRUN? classes of 10. In 40 seconds the cheap models
-# take many steps (the MLP-VAE FULLRUN?, about FULLRUN? epochs) and the
-# expensive ones few (the DCGAN FULLRUN?, the VAE-GAN FULLRUN?): at this
-# budget the comparison is as much about cost per step as about the family.
-# With more budget (a GPU, or a larger BUDGET) the slower families catch up;
-# lessons 04 and 08 show what the DCGAN and VAE-GAN reach with minutes.
+# What to read from it (a full run, 3 seeds, 40 s each, mean ± sample
+# standard deviation): Fréchet distances 160.0 ± 15.3 (dcgan), 66.0 ± 3.8
+# (mlp-vae), 98.2 ± 3.5 (conv-vae), 165.6 ± 25.1 (vq-vae with its prior),
+# 593.1 ± 5.4 (vae-gan), with coverage 6.3, 10.0, 9.7, 5.7 and 1.0 classes of
+# 10. In 40 seconds the cheap models take many steps (the MLP-VAE 3,905 on
+# average, about 8 epochs) and the expensive ones few (the DCGAN 228, a
+# quarter of an epoch; the VAE-GAN 127, an eighth): at this budget the
+# comparison is as much about cost per step as about the family, and the
+# VAE-GAN has barely started. With more budget (a GPU, or a larger BUDGET)
+# the slower families catch up; lessons 04 and 08 show what the DCGAN and the
+# VAE-GAN reach with minutes (Fréchet distances 32.5 and 62.9 at N = 5,000).
 #
 # The GAN offers no likelihood and no encoder. The two Gaussian VAEs give a
-# test -ELBO (FULLRUN? and FULLRUN? nats) and reconstruct (FULLRUN? and
-# FULLRUN? nats) but their samples blur. The VQ-VAE reconstructs at FULLRUN?
-# nats, and samples only through its prior, fitted inside its budget. The
-# VAE-GAN reconstructs at FULLRUN? nats against the conv-VAE's FULLRUN? (same
-# encoder and decoder shapes, trained in D's features instead of pixels, so
-# pixel BCE is not what it optimises). The spread over seeds (± above) shows
-# which games are less stable.
+# test -ELBO (245.2 ± 0.3 and 254.9 ± 0.1 nats; the conv-VAE, with a seventh
+# of the steps, is behind) and reconstruct (223.6 and 231.7 nats) but their
+# samples blur. The VQ-VAE reconstructs at 242.8 ± 6.3 nats after about 0.7
+# epochs, and samples only through its prior, fitted inside its budget in 4
+# or 5 quick epochs over 10,000 code grids. The VAE-GAN reconstructs at 429.0
+# nats (same encoder and decoder shapes as the conv-VAE, trained in D's
+# features instead of pixels, and for 127 steps). The largest spreads of the
+# Fréchet distance over seeds are the VQ-VAE's (25.1), whose samples go
+# through a prior fitted in seconds, and the DCGAN's (15.3).
