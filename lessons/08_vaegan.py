@@ -37,7 +37,8 @@
 # - minigen/metrics.py: `fid`; minigen/train.py: `train`
 #
 # Full run (conv-vae 3 epochs, vae-gan 1 epoch, all 60,000 images):
-# FULLRUN? `--quick`: seconds.
+# 8.6 minutes on 2 CPU cores with one BLAS thread, another lesson running on
+# the other core (8.5 minutes of CPU time). `--quick`: seconds.
 #
 # To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
 # python lessons/08_vaegan.py`; the flags `--gamma`, `--kl-weight` and
@@ -78,13 +79,13 @@ weights = {"gamma": args.gamma, "kl_weight": args.kl_weight, "margin": args.marg
 print("vae-gan weights: " + ", ".join(f"{k} {v:g}" for k, v in weights.items()))
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
 FULL_RUN = {
-    "fd_vae": "FULLRUN?",
+    "fd_vae": 77.50,
     "fd_gan": 62.92,
-    "sharp_vae": "FULLRUN?",
+    "sharp_vae": 0.0505,
     "sharp_gan": 0.0715,
     "kl": 17.3,
     "paused": "71.8%",
-    "minutes": "FULLRUN?",
+    "minutes": 8.6,
 }
 SHARP_REAL = 0.0786  # the first 500 real test images: no training involved
 
@@ -269,8 +270,8 @@ assert self_loss == 0.0, "L_feat of an image with itself must be 0"
 # %% [markdown]
 # These numbers do not depend on training (the first 64 training images,
 # the weights after one step from seed 0), so a full run prints them too:
-# L_feat(x, x) = 0.0 exactly; the central difference 89.72 against the
-# gradient's length 89.87, 0.16% apart (a finite difference in float32, with
+# L_feat(x, x) = 0.0 exactly; the central difference 89.78 against the
+# gradient's length 89.87, 0.09% apart (a finite difference in float32, with
 # a step that crosses some of LeakyReLU's kinks, is not exact); and a cosine
 # of 0.68 between the feature loss's gradient and the pixel difference:
 # related, but a fair part of the push on each pixel comes from what D's
@@ -310,7 +311,7 @@ assert self_loss == 0.0, "L_feat of an image with itself must be 0"
 #
 # To see what each weight does, run the lesson with another value:
 # `--kl-weight 1` (Larsen's beta) gives a prior-sample Fréchet distance of
-# FULLRUN_KL1_FD and a KL of FULLRUN_KL1_KL nats, against 62.92 and 17.3 with
+# 114.30 and a KL of 40.9 nats, against 62.92 and 17.3 with
 # the default 10. `--gamma 1` and `--margin 0` (no gate) show the other two
 # choices; this lesson's text states no number for them.
 #
@@ -417,8 +418,8 @@ print(
 
 # %% [markdown]
 # On a full run the VAE-GAN's reconstructions have a sharpness of 0.0715
-# against the conv-VAE's FULLRUN_SHARP_VAE (real images 0.0786), and its prior
-# samples a Fréchet distance of 62.92 against the conv-VAE's FULLRUN_FD_VAE.
+# against the conv-VAE's 0.0505 (real images 0.0786), and its prior samples a
+# Fréchet distance of 62.92 against the conv-VAE's 77.50.
 # Its prior samples are sharper but not yet clean: `samples_vae-gan.png` shows
 # garment outlines filled with stripes and checkerboard texture, where the
 # conv-VAE's are smooth and blurred. What it gives up: its loss is no longer
