@@ -153,7 +153,9 @@ class PixelCNN(nn.Module):
         with nn.eval_mode(self):
             for p in range(h * w):
                 r, c = divmod(p, w)
-                z = self(grid).data[:, :, r, c]  # (n, K) logits of position p
+                # self.net, not self(): the grid is ours, so no validation (and its
+                # host reads of min and max) in each of the h * w passes
+                z = self.net(self.one_hot(grid)).data[:, :, r, c]  # (n, K) logits of p
                 e = xp.exp(z - z.max(axis=1, keepdims=True))
                 cdf = xp.cumsum(e, axis=1)  # unnormalised: compare with u * total
                 u = backend.from_numpy(backend.rng().random((n, 1), dtype=backend.DEFAULT_DTYPE))

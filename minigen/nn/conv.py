@@ -38,6 +38,7 @@ conv_transpose2d OH = (H - 1) s - 2p + kh + output_padding.
 """
 
 import functools
+import math
 from concurrent.futures import ThreadPoolExecutor
 
 from minigen import backend
@@ -183,10 +184,7 @@ def _block_view(buffer, shape):
     divide evenly) must still be contiguous: its 2-D reshape is then a view, so a GEMM
     writing into it (``out=``) writes into the block and not into a silent copy.
     """
-    size = 1
-    for d in shape:
-        size *= d
-    return buffer[:size].reshape(shape)
+    return buffer[: math.prod(shape)].reshape(shape)
 
 
 def conv_gemms(x, kh, kw, stride=1, padding=0, weight=None, g=None):
