@@ -139,7 +139,6 @@ from minigen import backend, data, models, optim  # noqa: E402
 from minigen.autograd import Function, Tensor  # noqa: E402
 from minigen.models.vqvae import VectorQuantizer  # noqa: E402
 from minigen.nn import conv  # noqa: E402
-from minigen.nn.conv import Conv2dFunction, ConvTranspose2dFunction  # noqa: E402
 from minigen.nn.layers import LinearFunction  # noqa: E402
 from minigen.ops import MatMul  # noqa: E402
 
@@ -150,59 +149,63 @@ except ImportError:
 
 # ---------------------------------------------------------------- FLOP counting
 
-GEMM_FUNCTIONS = (LinearFunction, Conv2dFunction, ConvTranspose2dFunction, MatMul)
+GEMM_FUNCTIONS = (LinearFunction, MatMul)
 
 
 def forward_gemm_flops(cls, arrays, out):
-    """2*m*n*k of the GEMM a Function's forward performs.
-
-    Linear and Conv2d: every output element sums weight[0].size products
-    (in, or C*kh*kw). ConvTranspose2d: every input element meets
-    weight[0].size = Cout*kh*kw weights. MatMul: each output sums a.shape[-1].
-    The two backward GEMMs (dx, dW) of each are the same size.
-    """
+    """2*m*n*k of the GEMM a Linear or MatMul forward performs: every output
+    element sums in (Linear: weight.shape[1]) or a.shape[-1] (MatMul) products."""
     x, w = arrays[0], arrays[1]
-    if cls is ConvTranspose2dFunction:
-        return 2 * x.size * w[0].size
-    if cls is MatMul:
-        return 2 * out.size * x.shape[-1]
-    return 2 * out.size * w[0].size
+    return 2 * out.size * (w.shape[1] if cls is LinearFunction else x.shape[-1])
 
 
 @contextmanager
 def counting_gemm_flops():
     """Count the GEMM FLOPs of everything minigen computes inside; yields a dict
-    whose "flops" grows. Backward GEMMs count once per input (x, weight) that
-    needs a gradient, as ``needs_input_grad`` says."""
+    whose "flops" grows. Backward passes are made of forwards (a Linear's dx
+    and dW are MatMuls) and of the convolution kernels (``conv.conv_gemms``,
+    ``conv.col2im_matmul``), so counting those counts every GEMM once, as it runs."""
     counter = {"flops": 0}
-    saved = [(cls, cls.forward, cls.backward) for cls in GEMM_FUNCTIONS]
+    saved = [(cls, cls.forward) for cls in GEMM_FUNCTIONS]
+    kernels = conv.conv_gemms, conv.col2im_matmul
     nearest = VectorQuantizer.nearest
 
-    def wrap(cls, forward, backward):
+    def wrap(cls, forward):
         def counted_forward(self, *arrays, **params):
             out = forward(self, *arrays, **params)
-            self._gemm_flops = forward_gemm_flops(cls, arrays, out)
-            counter["flops"] += self._gemm_flops
+            counter["flops"] += forward_gemm_flops(cls, arrays, out)
             return out
 
-        def counted_backward(self, grad):
-            counter["flops"] += self._gemm_flops * sum(self.needs_input_grad[:2])
-            return backward(self, grad)
+        cls.forward = counted_forward
 
-        cls.forward, cls.backward = counted_forward, counted_backward
+    def counted_conv_gemms(x, kh, kw, stride=1, padding=0, weight=None, g=None):
+        y, dw = kernels[0](x, kh, kw, stride, padding, weight=weight, g=g)
+        columns = x.shape[1] * kh * kw  # rows of the column matrix
+        m = (y if y is not None else g).shape[1]  # its columns, OH*OW*N
+        for product in (weight, g):
+            if product is not None:
+                counter["flops"] += 2 * product.shape[0] * columns * m
+        return y, dw
+
+    def counted_col2im_matmul(weight, g2, shape, *args, **kwargs):
+        c, kh, kw = shape[:3]
+        counter["flops"] += 2 * weight.shape[0] * c * kh * kw * g2.shape[1]
+        return kernels[1](weight, g2, shape, *args, **kwargs)
 
     def counted_nearest(self, flat):  # distances: (M, D) @ (D, K)
         counter["flops"] += 2 * flat.shape[0] * flat.shape[1] * self.codebook.shape[0]
         return nearest(self, flat)
 
     try:
-        for cls, forward, backward in saved:
-            wrap(cls, forward, backward)
+        for cls, forward in saved:
+            wrap(cls, forward)
+        conv.conv_gemms, conv.col2im_matmul = counted_conv_gemms, counted_col2im_matmul
         VectorQuantizer.nearest = counted_nearest
         yield counter
     finally:
-        for cls, forward, backward in saved:
-            cls.forward, cls.backward = forward, backward
+        for cls, forward in saved:
+            cls.forward = forward
+        conv.conv_gemms, conv.col2im_matmul = kernels
         VectorQuantizer.nearest = nearest
 
 

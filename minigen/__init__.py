@@ -5,15 +5,27 @@ The pieces, in the order a learner meets them:
 - ``minigen.backend``: where arrays live (NumPy, CuPy, or the strict stand-in).
 - ``minigen.autograd``: Tensor and reverse-mode differentiation.
 - ``minigen.ops``: the differentiable operations.
-- ``minigen.gradcheck``: finite-difference checks of any gradient.
+- ``minigen.gradcheck``: finite-difference checks of any gradient (and of
+  second derivatives, ``gradgradcheck``).
+- ``minigen.grad``: gradients as Tensors, differentiable again with
+  ``create_graph=True`` (gradient penalties).
 """
 
 from minigen import backend, ops
-from minigen.autograd import Function, ShapeError, Tensor, is_grad_enabled, no_grad, to_numpy
+from minigen.autograd import (
+    Function,
+    ShapeError,
+    Tensor,
+    grad,
+    is_grad_enabled,
+    no_grad,
+    to_numpy,
+)
 from minigen.backend import BackendError, manual_seed, use_backend
-from minigen.gradcheck import GradcheckError, gradcheck
+from minigen.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from minigen.ops import (
     add,
+    broadcast_to,
     clip,
     concatenate,
     div,

@@ -18,6 +18,16 @@ itself whatever ``backward`` needs. Calling ``loss.backward()``:
    None). Treat ``.grad`` as read-only: replace it, don't modify it in place.
 
 Inside ``with no_grad():`` operations record nothing.
+
+Gradients of gradients. ``grad(outputs, inputs, create_graph=True)`` runs the
+same walk with recording switched on. That works because every backward is
+written with Tensor operations, on Tensors: the upstream gradient, and the
+arrays forward saved with ``save_for_backward``, which come back from
+``saved_tensors`` linked to the node that made them (an input's maker, or this
+Function itself for its output). So the backward pass is itself a graph, and
+a loss built from a gradient (a gradient penalty) backpropagates like any
+other. Without ``create_graph`` the same code runs under ``no_grad``: each
+operation computes its array and records nothing.
 """
 
 import numbers
@@ -90,6 +100,17 @@ class Tensor:
     def zero_grad(self):
         self.grad = None
 
+    def requires_grad_(self, requires_grad=True):
+        """Start (or stop) tracking gradients of this leaf tensor; returns self."""
+        if self._ctx is not None:
+            raise RuntimeError(
+                "requires_grad_() on a tensor made by an operation; use x.detach().requires_grad_()"
+            )
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(f"only floating tensors can require gradients, not {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
     def backward(self, grad=None):
         """Add d(self)/d(leaf) * grad into ``.grad`` of every leaf that requires it.
 
@@ -98,41 +119,12 @@ class Tensor:
         """
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require gradients")
-        if grad is None:
-            if self.data.size != 1:
-                raise ShapeError(
-                    f"backward() without a gradient needs a one-element tensor, "
-                    f"got shape {self.shape}; pass grad of that shape"
-                )
-            grad = backend.xp().ones_like(self.data)
-        else:
-            grad = grad.data if isinstance(grad, Tensor) else grad
-            if grad.shape != self.shape:
-                raise ShapeError(
-                    f"backward(): grad shape {grad.shape} != tensor shape {self.shape}"
-                )
-        root = _node(self)
-        grads = {id(root): grad}
-        for node in _topological_order(root):
-            g = grads.pop(id(node), None)
-            if g is None:
-                continue
-            if isinstance(node, Tensor):  # a leaf: keep the gradient
-                if not node.requires_grad:
-                    continue
-                if 0 in g.strides:  # a broadcast view: in-place updates would hit every element
-                    g = g.copy()
-                node.grad = g if node.grad is None else node.grad + g
-                continue
-            input_grads = node.backward(g)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            for parent, shape, pg in zip(node.parents, node.input_shapes, input_grads):
-                if pg is None or parent is None:
-                    continue
-                pg = unbroadcast(pg, shape)
-                key = id(parent)
-                grads[key] = pg if key not in grads else grads[key] + pg
+        grads = _backpropagate([self], [_upstream(self, grad, "backward()")], None, False)
+        for leaf, g in grads:
+            g = g.data
+            if 0 in g.strides:  # a broadcast view: in-place updates would hit every element
+                g = g.copy()
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
 
     # Operators and methods; the maths of each lives in minigen/ops.py.
     def __add__(self, other):
@@ -237,15 +229,181 @@ def to_numpy(x):
     return backend.to_numpy(x.data if isinstance(x, Tensor) else x)
 
 
+def grad(outputs, inputs, grad_outputs=None, *, create_graph=False, allow_unused=False):
+    """The gradients of sum(outputs * grad_outputs) with respect to each input,
+    as ``torch.autograd.grad`` computes them; a tuple, one Tensor per input.
+
+    ``outputs`` and ``inputs`` are a Tensor or a sequence of them;
+    ``grad_outputs`` (one per output, of its shape) may be left out for
+    one-element outputs, where it is 1. No ``.grad`` is touched. With
+    ``create_graph=True`` the returned gradients are part of a graph that
+    reaches the inputs, the parameters and ``grad_outputs``, so they can be
+    differentiated again (a gradient penalty). An input the outputs do not
+    depend on is an error, or, with ``allow_unused=True``, gets a zero gradient.
+    Only the paths that lead to ``inputs`` are walked.
+    """
+    outputs, inputs = _sequence(outputs, "outputs"), _sequence(inputs, "inputs")
+    for i, x in enumerate(inputs):
+        if not x.requires_grad:
+            raise RuntimeError(f"grad(): input {i} (shape {x.shape}) does not require gradients")
+    for i, y in enumerate(outputs):
+        if not y.requires_grad:
+            raise RuntimeError(
+                f"grad(): output {i} (shape {y.shape}) does not require gradients: "
+                "it was computed without any input that does (or inside no_grad)"
+            )
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    grad_outputs = _sequence(grad_outputs, "grad_outputs", allow_none=True)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(
+            f"grad(): {len(grad_outputs)} grad_outputs for {len(outputs)} outputs; give one each"
+        )
+    upstream = [_upstream(y, g, "grad()") for y, g in zip(outputs, grad_outputs)]
+    found = dict(_backpropagate(outputs, upstream, inputs, create_graph))
+    result = []
+    for i, x in enumerate(inputs):
+        g = found.get(id(_node(x)))
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad(): input {i} (shape {x.shape}) was not used to compute the outputs; "
+                    "pass allow_unused=True to get a zero gradient for it"
+                )
+            g = Tensor(backend.xp().zeros_like(x.data))
+        elif not create_graph and g.requires_grad:
+            g = g.detach()
+        result.append(g)
+    return tuple(result)
+
+
+def _sequence(items, name, allow_none=False):
+    items = [items] if isinstance(items, Tensor) or items is None else list(items)
+    for i, item in enumerate(items):
+        if not (isinstance(item, Tensor) or (allow_none and item is None)):
+            raise TypeError(f"grad(): {name}[{i}] is a {type(item).__name__}, not a Tensor")
+    return items
+
+
+def _upstream(t, grad, where):
+    """The gradient that starts the walk at t: ``grad`` checked, or 1 for one element."""
+    if grad is None:
+        if t.data.size != 1:
+            raise ShapeError(
+                f"{where} without a gradient needs a one-element tensor, "
+                f"got shape {t.shape}; pass a gradient of that shape"
+            )
+        return Tensor(backend.xp().ones_like(t.data))
+    grad = grad if isinstance(grad, Tensor) else Tensor(grad)
+    if grad.shape != t.shape:
+        raise ShapeError(f"{where}: gradient shape {grad.shape} != tensor shape {t.shape}")
+    return grad
+
+
+def _backpropagate(outputs, upstream, inputs, create_graph):
+    """The chain rule over the graph below ``outputs``, from gradients ``upstream``.
+
+    With ``inputs`` None: returns (leaf, gradient) for every leaf that requires
+    gradients. Else returns (id of the input's node, gradient) for the inputs,
+    and runs only the backwards on a path to one of them, each asked only for
+    the gradients of its inputs on such a path (``needs_input_grad``).
+    Recording is on exactly when ``create_graph`` is.
+    """
+    roots = [_node(t) for t in outputs]
+    order = _topological_order(roots)
+    wanted = None if inputs is None else {id(_node(x)) for x in inputs}
+    reach = None if wanted is None else _leading_to(order, wanted)
+    grads = {}
+    for root, g in zip(roots, upstream):
+        _accumulate(grads, id(root), g)
+    found = []
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, create_graph
+    try:
+        for node in order:
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if wanted is None and isinstance(node, Tensor):
+                found.append((node, g))
+                continue
+            if wanted is not None and id(node) in wanted:
+                found.append((id(node), g))
+            if isinstance(node, Tensor):
+                continue
+            needs = node.needs_input_grad
+            if reach is not None:
+                needs = tuple(p is not None and id(p) in reach for p in node.parents)
+                if not any(needs):
+                    continue
+            for parent, shape, pg in zip(node.parents, node.input_shapes, _run(node, g, needs)):
+                if pg is not None and parent is not None:
+                    _accumulate(grads, id(parent), unbroadcast(pg, shape))
+    finally:
+        _grad_enabled = previous
+    return found
+
+
+def _run(node, grad, needs):
+    """node.backward(grad) with ``needs_input_grad`` set to ``needs`` for the call;
+    its gradients as a tuple of Tensors (an array a custom backward returned is
+    wrapped; it cannot carry a graph, so under create_graph it is an error)."""
+    full, node.needs_input_grad = node.needs_input_grad, needs
+    try:
+        input_grads = node.backward(grad)
+    finally:
+        node.needs_input_grad = full
+    if not isinstance(input_grads, tuple):
+        input_grads = (input_grads,)
+    wrapped = []
+    for pg in input_grads:
+        if pg is not None and not isinstance(pg, Tensor):
+            if _grad_enabled:
+                raise TypeError(
+                    f"{type(node).__name__}.backward returned an array, not a Tensor, so its "
+                    "gradient cannot be differentiated again (create_graph=True): write it "
+                    "with Tensor operations on the grad and on saved_tensors"
+                )
+            pg = Tensor(pg)
+        wrapped.append(pg)
+    return wrapped
+
+
+def _accumulate(grads, key, g):
+    grads[key] = g if key not in grads else grads[key] + g
+
+
+def _leading_to(order, wanted):
+    """The ids of the nodes in ``order`` from which a node in ``wanted`` is reached
+    (going from outputs to inputs), the wanted ones included."""
+    reach = set()
+    for node in reversed(order):  # every node after the nodes it was made from
+        if id(node) in wanted or (
+            not isinstance(node, Tensor)
+            and any(p is not None and id(p) in reach for p in node.parents)
+        ):
+            reach.add(id(node))
+    return reach
+
+
 class Function:
-    """One differentiable operation: ``forward`` on arrays, ``backward`` on gradients.
+    """One differentiable operation: ``forward`` on arrays, ``backward`` on Tensors.
 
     Subclasses implement ``forward(self, *arrays, **params) -> array`` and
     ``backward(self, grad) -> gradient or tuple of gradients`` (one per input,
-    None where an input needs none). They may save arrays on ``self`` in
-    forward for use in backward. ``self.needs_input_grad`` says which inputs
-    want a gradient, so backward can skip work.
+    None where an input needs none). ``self.needs_input_grad`` says which
+    inputs want a gradient, so backward can skip work.
+
+    Backward is written with Tensor operations (``grad`` is a Tensor), so that
+    it can itself be differentiated. Whatever it needs from forward, forward
+    passes to ``save_for_backward``: its input arrays or its output array
+    come back from ``saved_tensors`` as Tensors linked into the graph (a second
+    derivative flows through them); any other array comes back as a constant,
+    so save only arrays whose derivative is zero (masks, indices), and
+    recompute anything else in backward from inputs and output.
     """
+
+    _saved = ()
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -265,13 +423,44 @@ class Function:
         ctx.parents = tuple(_node(t) if t.requires_grad else None for t in tensors)
         ctx.input_shapes = tuple(t.shape for t in tensors)
         ctx.needs_input_grad = tuple(t.requires_grad for t in tensors)
+        if ctx._saved:
+            ctx._sources = tuple(_source(a, tensors, out) for a in ctx._saved)
         return Tensor(out, requires_grad=True, _ctx=ctx)
+
+    def save_for_backward(self, *arrays):
+        """Keep arrays for backward (inputs or the output; see the class docstring)."""
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self):
+        """The saved arrays as Tensors: while a graph is being recorded
+        (create_graph), an input comes back linked to its maker and the output
+        to this Function; otherwise every one is a constant."""
+        if not _grad_enabled:
+            return tuple(None if a is None else Tensor(a) for a in self._saved)
+        saved = []
+        for a, source in zip(self._saved, self._sources):
+            node = None if source is None else self if source == -1 else self.parents[source]
+            if node is None:
+                saved.append(None if a is None else Tensor(a))
+            elif isinstance(node, Tensor):  # a leaf: itself, so its gradient reaches it
+                saved.append(node)
+            else:
+                saved.append(Tensor(a, requires_grad=True, _ctx=node))
+        return tuple(saved)
 
     def forward(self, *arrays, **params):
         raise NotImplementedError
 
     def backward(self, grad):
         raise NotImplementedError
+
+
+def _source(array, tensors, out):
+    """Where a saved array came from: -1 the output, i input i, None elsewhere."""
+    if array is out:
+        return -1
+    return next((i for i, t in enumerate(tensors) if t.data is array), None)
 
 
 def _one_or_many(args):
@@ -314,7 +503,8 @@ def as_tensor(x):
 
 
 def unbroadcast(grad, shape):
-    """Sum ``grad`` down to ``shape``: the adjoint of NumPy broadcasting.
+    """Sum ``grad`` (a Tensor or an array) down to ``shape``: the adjoint of
+    NumPy broadcasting.
 
     Broadcasting prepends size-1 axes and stretches size-1 axes; the gradient
     of a stretched input is the sum over the stretched axes.
@@ -336,10 +526,11 @@ def _node(t):
     return t if t._ctx is None else t._ctx
 
 
-def _topological_order(root):
-    """Graph nodes (Functions and leaf tensors), each before the nodes it was made from."""
+def _topological_order(roots):
+    """Graph nodes (Functions and leaf tensors) below ``roots``, each before the
+    nodes it was made from."""
     post_order, seen = [], set()
-    stack = [(root, False)]
+    stack = [(root, False) for root in reversed(roots)]
     while stack:
         node, children_done = stack.pop()
         if children_done:

@@ -9,7 +9,8 @@ input's dtype (``x.dtype.type(c)`` or Python numbers, which NumPy treats as
 
 The functions at the bottom (``add``, ``exp``, ``sum``...) are the public
 forms; ``Tensor`` methods call them too. The array formulas that several
-Functions share (``sigmoid_array``, ``softplus_array``, ``logsumexp_array``)
+Functions share (``sigmoid_array``, ``softplus_array``, ``logsumexp_array``,
+``matmul_array``)
 are written once, on raw arrays, just below; the losses in minigen/nn/losses.py
 use them too.
 """
@@ -17,7 +18,7 @@ use them too.
 import builtins
 
 from minigen import backend
-from minigen.autograd import Function, Tensor
+from minigen.autograd import Function, Tensor, is_grad_enabled
 
 # ------------------------------------------------------ array formulas, written once
 
@@ -35,6 +36,14 @@ def softplus_array(a):
     return xp.maximum(a, 0) + xp.log1p(xp.exp(-xp.abs(a)))
 
 
+def matmul_array(a, b):
+    """a @ b on arrays; an outer product (inner size 1) as a broadcast multiply,
+    which NumPy does 10x faster than its matmul for that shape."""
+    if a.shape[-1] == 1 and b.shape[-2] == 1:
+        return a * b
+    return a @ b
+
+
 def logsumexp_array(a, axis=None, keepdims=False):
     """log(sum(exp(a), axis)) on an array, as m + log(sum(exp(a - m))) with m the
     maximum (0 where it is infinite, so all -inf gives -inf, not NaN)."""
@@ -46,6 +55,12 @@ def logsumexp_array(a, axis=None, keepdims=False):
 
 
 # ------------------------------------------------------------------ arithmetic
+#
+# Each backward is written with Tensor operations on Tensors (see the Function
+# docstring in minigen/autograd.py): ``grad`` and ``saved_tensors`` are Tensors,
+# so the same lines give first derivatives, and, under create_graph, a graph
+# that gives second ones. Arrays kept as plain attributes are constants: masks
+# and indices, whose derivative is zero.
 
 
 class Add(Function):
@@ -66,24 +81,26 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, a, b):
-        self.a, self.b = a, b
+        self.save_for_backward(a, b)
         return a * b
 
     def backward(self, grad):
-        ga = grad * self.b if self.needs_input_grad[0] else None
-        gb = grad * self.a if self.needs_input_grad[1] else None
+        a, b = self.saved_tensors
+        ga = grad * b if self.needs_input_grad[0] else None
+        gb = grad * a if self.needs_input_grad[1] else None
         return ga, gb
 
 
 class Div(Function):
     def forward(self, a, b):
-        self.b = b
-        self.out = a / b
-        return self.out
+        out = a / b
+        self.save_for_backward(b, out)
+        return out
 
     def backward(self, grad):
-        ga = grad / self.b
-        gb = -ga * self.out if self.needs_input_grad[1] else None
+        b, out = self.saved_tensors
+        ga = grad / b
+        gb = -ga * out if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -99,13 +116,14 @@ class Pow(Function):
     """a ** b. d/da = b a^(b-1); d/db = a^b log(a) (needs a > 0)."""
 
     def forward(self, a, b):
-        self.a, self.b = a, b
-        self.out = a**b
-        return self.out
+        out = a**b
+        self.save_for_backward(a, b, out)
+        return out
 
     def backward(self, grad):
-        ga = grad * self.b * self.a ** (self.b - 1) if self.needs_input_grad[0] else None
-        gb = grad * self.out * backend.xp().log(self.a) if self.needs_input_grad[1] else None
+        a, b, out = self.saved_tensors
+        ga = grad * b * a ** (b - 1) if self.needs_input_grad[0] else None
+        gb = grad * out * log(a) if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -115,12 +133,13 @@ class MatMul(Function):
     def forward(self, a, b):
         if a.ndim < 2 or b.ndim < 2:
             raise ValueError("matmul needs arrays of at least 2 dimensions")
-        self.a, self.b = a, b
-        return a @ b
+        self.save_for_backward(a, b)
+        return matmul_array(a, b)
 
     def backward(self, grad):
-        ga = grad @ self.b.swapaxes(-1, -2) if self.needs_input_grad[0] else None
-        gb = self.a.swapaxes(-1, -2) @ grad if self.needs_input_grad[1] else None
+        a, b = self.saved_tensors
+        ga = matmul(grad, transpose(b, -1, -2)) if self.needs_input_grad[0] else None
+        gb = matmul(transpose(a, -1, -2), grad) if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -128,10 +147,12 @@ class MatMul(Function):
 
 
 def _expand(grad, shape, axis, keepdims):
-    """Broadcast a reduced gradient back to the input's shape."""
+    """Broadcast a reduced gradient (a Tensor) back to the input's shape."""
     if axis is not None and not keepdims:
-        grad = backend.xp().expand_dims(grad, axis)
-    return backend.xp().broadcast_to(grad, shape)
+        axes = (axis,) if isinstance(axis, int) else axis
+        axes = {ax % len(shape) for ax in axes}
+        grad = reshape(grad, tuple(1 if i in axes else n for i, n in enumerate(shape)))
+    return broadcast_to(grad, shape)
 
 
 class Sum(Function):
@@ -155,7 +176,8 @@ class Mean(Function):
 
 
 class Max(Function):
-    """Maximum over axes; ties share the gradient equally."""
+    """Maximum over axes; ties share the gradient equally. The share of each
+    element (``mask``) is piecewise constant, so it is a constant here."""
 
     def forward(self, a, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
@@ -173,12 +195,25 @@ class LogSumExp(Function):
 
     def forward(self, a, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
-        out = logsumexp_array(a, axis=axis, keepdims=True)
-        self.softmax = backend.xp().exp(a - out)
-        return out if keepdims else out.squeeze(axis) if axis is not None else out.reshape(())
+        out = logsumexp_array(a, axis=axis, keepdims=keepdims)
+        self.save_for_backward(a, out)
+        return out
 
     def backward(self, grad):
-        return _expand(grad, self.softmax.shape, self.axis, self.keepdims) * self.softmax
+        a, out = self.saved_tensors
+        softmax = exp(a - _expand(out, a.shape, self.axis, self.keepdims))
+        return _expand(grad, a.shape, self.axis, self.keepdims) * softmax
+
+
+class BroadcastTo(Function):
+    """a stretched to ``shape`` (NumPy's ``broadcast_to``, a view). Its gradient
+    is the upstream one summed back down, which the engine does for every input."""
+
+    def forward(self, a, shape):
+        return backend.xp().broadcast_to(a, shape)
+
+    def backward(self, grad):
+        return grad
 
 
 # ------------------------------------------------------------- shape and moves
@@ -190,7 +225,7 @@ class Reshape(Function):
         return a.reshape(shape)
 
     def backward(self, grad):
-        return grad.reshape(self.shape)
+        return reshape(grad, self.shape)
 
 
 class Permute(Function):
@@ -203,24 +238,36 @@ class Permute(Function):
         return a.transpose(axes)
 
     def backward(self, grad):
-        return grad.transpose(self.inverse)
+        return permute(grad, self.inverse)
 
 
 class GetItem(Function):
-    """a[index]; repeated integer indices add their gradients (``add.at``)."""
+    """a[index]; its gradient scatters back into zeros (``ScatterAdd``)."""
 
     def forward(self, a, index):
-        self.shape, self.dtype, self.index = a.shape, a.dtype, index
+        self.shape, self.index = a.shape, index
         return a[index]
 
     def backward(self, grad):
+        return ScatterAdd.apply(grad, shape=self.shape, index=self.index)
+
+
+class ScatterAdd(Function):
+    """zeros(shape) with ``grad`` added at ``index``: the adjoint of a[index].
+    Repeated integer indices add up (``add.at``); its own adjoint is GetItem."""
+
+    def forward(self, grad, shape, index):
         xp = backend.xp()
-        out = xp.zeros(self.shape, dtype=self.dtype)
-        if _has_array(self.index):
-            xp.add.at(out, self.index, grad)
+        self.index = index
+        out = xp.zeros(shape, dtype=grad.dtype)
+        if _has_array(index):
+            xp.add.at(out, index, grad)
         else:
-            out[self.index] = grad
+            out[index] = grad
         return out
+
+    def backward(self, grad):
+        return getitem(grad, self.index)
 
 
 def _has_array(index):
@@ -230,23 +277,23 @@ def _has_array(index):
 
 class Concatenate(Function):
     def forward(self, *arrays, axis=0):
-        self.axis = axis
+        self.axis = axis % arrays[0].ndim
         self.bounds = _cumulative([a.shape[axis] for a in arrays])
         return backend.xp().concatenate(arrays, axis=axis)
 
     def backward(self, grad):
-        axis = self.axis % grad.ndim
-        lead = (slice(None),) * axis
-        return tuple(grad[lead + (slice(lo, hi),)] for lo, hi in self.bounds)
+        lead = (slice(None),) * self.axis
+        return tuple(getitem(grad, lead + (slice(lo, hi),)) for lo, hi in self.bounds)
 
 
 class Stack(Function):
     def forward(self, *arrays, axis=0):
-        self.axis, self.count = axis, len(arrays)
+        self.axis, self.count = axis % (arrays[0].ndim + 1), len(arrays)
         return backend.xp().stack(arrays, axis=axis)
 
     def backward(self, grad):
-        return tuple(grad.take(i, axis=self.axis) for i in range(self.count))
+        lead = (slice(None),) * self.axis
+        return tuple(getitem(grad, lead + (i,)) for i in range(self.count))
 
 
 def _cumulative(sizes):
@@ -262,56 +309,84 @@ def _cumulative(sizes):
 
 class Exp(Function):
     def forward(self, a):
-        self.out = backend.xp().exp(a)
-        return self.out
+        out = backend.xp().exp(a)
+        self.save_for_backward(out)
+        return out
 
     def backward(self, grad):
-        return grad * self.out
+        (out,) = self.saved_tensors
+        return grad * out
 
 
 class Log(Function):
     def forward(self, a):
-        self.a = a
+        self.save_for_backward(a)
         return backend.xp().log(a)
 
     def backward(self, grad):
-        return grad / self.a
+        (a,) = self.saved_tensors
+        return grad / a
 
 
 class Sqrt(Function):
     def forward(self, a):
-        self.out = backend.xp().sqrt(a)
-        return self.out
+        out = backend.xp().sqrt(a)
+        self.save_for_backward(out)
+        return out
 
     def backward(self, grad):
-        return grad / (2 * self.out)
+        (out,) = self.saved_tensors
+        return grad / (out * 2)
 
 
 class Tanh(Function):
     def forward(self, a):
-        self.out = backend.xp().tanh(a)
-        return self.out
+        out = backend.xp().tanh(a)
+        self.save_for_backward(out)
+        return out
 
     def backward(self, grad):
-        return grad * (1 - self.out * self.out)
+        (out,) = self.saved_tensors
+        return grad * (1 - out * out)
 
 
 class Sigmoid(Function):
     def forward(self, a):
-        self.out = sigmoid_array(a)
-        return self.out
+        out = sigmoid_array(a)
+        self.save_for_backward(out)
+        return out
 
     def backward(self, grad):
-        return grad * self.out * (1 - self.out)
+        (out,) = self.saved_tensors
+        return grad * out * (1 - out)
+
+
+class Scale(Function):
+    """grad * factor for a constant array ``factor``: the backward of the
+    piecewise-linear functions (ReLU, LeakyReLU, Clip), whose derivative is
+    constant where it exists. Linear in its input, so its own backward is
+    itself. The product is made in the factor's own buffer (a temporary of
+    the caller), one activation-sized allocation less per layer."""
+
+    def forward(self, grad, factor):
+        if is_grad_enabled():  # a graph of this product is being built: keep the factor
+            self.factor = factor
+            return factor * grad
+        factor *= grad
+        return factor
+
+    def backward(self, grad):
+        return Scale.apply(grad, factor=self.factor.copy())  # a copy: the product overwrites it
 
 
 class ReLU(Function):
     def forward(self, a):
-        self.out = backend.xp().maximum(a, 0)
-        return self.out
+        out = backend.xp().maximum(a, 0)
+        self.out = out
+        return out
 
     def backward(self, grad):
-        return grad * (self.out > 0)
+        return Scale.apply(grad, factor=(self.out > 0).astype(grad.dtype))
 
 
 class LeakyReLU(Function):
@@ -335,35 +410,36 @@ class LeakyReLU(Function):
         return out
 
     def backward(self, grad):
-        # grad * (1 where a > 0, else slope), as arithmetic: ``where`` on a
-        # sign pattern that changes at random mispredicts branches, 5-10x slower.
+        # 1 where a > 0, else the slope, as arithmetic: ``where`` on a sign
+        # pattern that changes at random mispredicts branches, 5-10x slower.
         s = self.negative_slope
         factor = (self.sign_of > 0) * (1 - s)
         factor += s
-        factor *= grad
-        return factor
+        return Scale.apply(grad, factor=factor)
 
 
 class Softplus(Function):
     """log(1 + exp(a)) (``softplus_array``); its derivative is sigmoid(a)."""
 
     def forward(self, a):
-        self.a = a
+        self.save_for_backward(a)
         return softplus_array(a)
 
     def backward(self, grad):
-        return grad * sigmoid_array(self.a)
+        (a,) = self.saved_tensors
+        return grad * sigmoid(a)
 
 
 class LogSigmoid(Function):
     """log(sigmoid(a)) = -softplus(-a); its derivative is sigmoid(-a)."""
 
     def forward(self, a):
-        self.a = a
+        self.save_for_backward(a)
         return -softplus_array(-a)
 
     def backward(self, grad):
-        return grad * sigmoid_array(-self.a)
+        (a,) = self.saved_tensors
+        return grad * sigmoid(-a)
 
 
 class Clip(Function):
@@ -373,13 +449,15 @@ class Clip(Function):
         # Bounds in a's dtype: an np.float64 bound would turn float32 into float64.
         low = None if low is None else a.dtype.type(low)
         high = None if high is None else a.dtype.type(high)
-        inside_low = a >= low if low is not None else True
-        inside_high = a <= high if high is not None else True
-        self.mask = inside_low & inside_high
+        self.inside = backend.xp().ones(a.shape, dtype=a.dtype)
+        if low is not None:
+            self.inside *= a >= low
+        if high is not None:
+            self.inside *= a <= high
         return backend.xp().clip(a, low, high)
 
     def backward(self, grad):
-        return grad * self.mask
+        return Scale.apply(grad, factor=self.inside.copy())
 
 
 class Where(Function):
@@ -390,10 +468,8 @@ class Where(Function):
         return backend.xp().where(cond, a, b)
 
     def backward(self, grad):
-        zero = grad.dtype.type(0)
-        xp = backend.xp()
-        ga = xp.where(self.cond, grad, zero) if self.needs_input_grad[0] else None
-        gb = xp.where(self.cond, zero, grad) if self.needs_input_grad[1] else None
+        ga = where(self.cond, grad, 0) if self.needs_input_grad[0] else None
+        gb = where(self.cond, 0, grad) if self.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -453,6 +529,11 @@ def logsumexp(a, axis=None, keepdims=False):
 
 def _axis(axis):
     return tuple(axis) if isinstance(axis, list) else axis
+
+
+def broadcast_to(a, shape):
+    """``a`` stretched to ``shape`` by NumPy's broadcasting rules (a view)."""
+    return BroadcastTo.apply(a, shape=tuple(shape))
 
 
 def reshape(a, shape):

@@ -42,7 +42,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 
 from minigen import backend
-from minigen.autograd import Function, ShapeError, Tensor
+from minigen.autograd import Function, ShapeError, Tensor, is_grad_enabled
 from minigen.nn import init
 from minigen.nn.module import Module, Parameter, check_sizes
 
@@ -270,12 +270,21 @@ def _channels_first(a):
 # ------------------------------------------------------------------- Functions
 
 
+def _pair(value):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
 class Conv2dFunction(Function):
     """y = conv2d(x, W) + b: x (N, C, H, W), W (O, C, kh, kw), b (O,).
 
     forward:  cols = im2col(x);  y = W2 @ cols           (W2 = W as (O, C*kh*kw))
-    backward: dW = g2 @ cols^T;  dx = col2im(W2^T @ g2);  db = sum of g
-    with g2 = dL/dy as (O, OH*OW*N).
+    backward: dx = conv_transpose2d(g, W)  (col2im(W2^T @ g2), the adjoint)
+              dW = conv2d_weight(x, g)     (g2 @ cols^T)
+              db = sum of g                (g2 = dL/dy as (O, OH*OW*N))
+
+    A convolution is bilinear in x and W, and these three Functions are its
+    three faces: each one's backward is made of the other two, so gradients
+    of any order come out of the same three kernels.
 
     Memory: the columns are kh*kw/s^2 times the input (4x for the 4x4,
     stride-2 layers). So they are made a block of kernel rows at a time
@@ -292,23 +301,68 @@ class Conv2dFunction(Function):
         y, _ = conv_gemms(x, kh, kw, stride, padding, weight=weight)
         if bias is not None:
             y += bias.reshape(o, 1)
-        self.x, self.weight, self.out_hw = x, weight, (oh, ow)
+        self.save_for_backward(x, weight)
         self.stride, self.padding, self.has_bias = stride, padding, bias is not None
         return y.reshape(o, oh, ow, n).transpose(3, 0, 1, 2)
 
     def backward(self, grad):
-        o, c, kh, kw = self.weight.shape
-        n, _, h, w = self.x.shape
-        g2 = _channels_first(grad)  # (O, OH*OW*N)
+        x, weight = self.saved_tensors
+        s, p = self.stride, self.padding
         gx = gw = gb = None
         if self.needs_input_grad[1]:  # first: its columns are freed before gx is made
-            _, gw = conv_gemms(self.x, kh, kw, self.stride, self.padding, g=g2)
+            gw = Conv2dWeightFunction.apply(x, grad, kernel=weight.shape[2:], stride=s, padding=p)
         if self.needs_input_grad[0]:
-            shape = (c, kh, kw) + self.out_hw + (n,)
-            gx = col2im_matmul(self.weight, g2, shape, h, w, self.stride, self.padding)
+            gx = ConvTranspose2dFunction.apply(
+                grad,
+                weight,
+                stride=s,
+                padding=p,
+                output_padding=_output_padding(x, grad, weight.shape[2:], s, p),
+            )
         if self.has_bias and self.needs_input_grad[2]:
-            gb = g2.sum(axis=1)
+            gb = grad.sum(axis=(0, 2, 3))
         return gx, gw, gb
+
+
+def _output_padding(x, y, kernel, stride, padding):
+    """The output_padding that makes conv_transpose2d of y (a conv2d output of x)
+    x's size: H - ((OH - 1) s - 2p + kh), the rows (and columns) of x that no
+    window reached."""
+    return tuple(
+        x.shape[axis] + 2 * padding - k - (y.shape[axis] - 1) * stride
+        for axis, k in zip((2, 3), kernel)
+    )
+
+
+class Conv2dWeightFunction(Function):
+    """dW = conv2d_weight(x, g): the gradient of conv2d's weight, x (N, C, H, W)
+    and g (N, O, OH, OW) -> (O, C, kh, kw); dW[o, c, i, j] = sum over n, oh, ow
+    of g[n, o, oh, ow] * x_pad[n, c, oh*s + i, ow*s + j]. Bilinear in x and g:
+
+    backward: dx = conv_transpose2d(g, G),  dg = conv2d(x, G)   (G = dL/dW)
+    """
+
+    def forward(self, x, g, kernel, stride=1, padding=0):
+        self.save_for_backward(x, g)
+        self.stride, self.padding = stride, padding
+        _, dw = conv_gemms(x, *kernel, stride, padding, g=_channels_first(g))
+        return dw
+
+    def backward(self, grad):
+        x, g = self.saved_tensors
+        s, p = self.stride, self.padding
+        gx = gg = None
+        if self.needs_input_grad[0]:
+            gx = ConvTranspose2dFunction.apply(
+                g,
+                grad,
+                stride=s,
+                padding=p,
+                output_padding=_output_padding(x, g, grad.shape[2:], s, p),
+            )
+        if self.needs_input_grad[1]:
+            gg = Conv2dFunction.apply(x, grad, stride=s, padding=p)
+        return gx, gg
 
 
 class ConvTranspose2dFunction(Function):
@@ -316,39 +370,45 @@ class ConvTranspose2dFunction(Function):
 
     The adjoint of conv2d with the same W (as PyTorch's weight layout says):
     forward:  y = col2im(W2^T @ x2)     (W2 = W as (Cin, Cout*kh*kw), x2 = x as (Cin, H*W*N))
-    backward: cols = im2col(g);  dx = W2 @ cols;  dW = x2 @ cols^T;  db = sum of g
+    backward: dx = conv2d(g, W);  dW = conv2d_weight(g, x);  db = sum of g
     Forward keeps only x; the columns live inside one call each, a kernel
-    row at a time (``col2im_matmul``, ``conv_gemms``).
+    row at a time (``col2im_matmul``, ``conv_gemms``). A first-order backward
+    that needs both dx and dW makes g's columns once for the two GEMMs.
+    ``output_padding`` may be a pair (rows, columns).
     """
 
     def forward(self, x, weight, bias=None, stride=1, padding=0, output_padding=0):
         n, cin, h, w = x.shape
         _, cout, kh, kw = weight.shape
-        oh = conv_transpose_output_size(h, kh, stride, padding, output_padding)
-        ow = conv_transpose_output_size(w, kw, stride, padding, output_padding)
+        oph, opw = _pair(output_padding)
+        oh = conv_transpose_output_size(h, kh, stride, padding, oph)
+        ow = conv_transpose_output_size(w, kw, stride, padding, opw)
         shape = (cout, kh, kw, h, w, n)
         y = col2im_matmul(weight, _channels_first(x), shape, oh, ow, stride, padding)
         if bias is not None:
             y += bias.reshape(1, cout, 1, 1)
-        self.x, self.weight = x, weight
+        self.save_for_backward(x, weight)
         self.stride, self.padding, self.has_bias = stride, padding, bias is not None
         return y
 
     def backward(self, grad):
-        cin, cout, kh, kw = self.weight.shape
-        n, _, h, w = self.x.shape
+        x, weight = self.saved_tensors
+        s, p = self.stride, self.padding
         need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
-        gx2, gw = conv_gemms(
-            grad,
-            kh,
-            kw,
-            self.stride,
-            self.padding,
-            weight=self.weight if need_x else None,
-            g=_channels_first(self.x) if need_w else None,
-        )
-        gx = gx2.reshape(cin, h, w, n).transpose(3, 0, 1, 2) if need_x else None
-        gb = None
+        gx = gw = gb = None
+        if need_x and need_w and not is_grad_enabled():
+            gx2, gw = conv_gemms(
+                grad.data, *weight.shape[2:], s, p, weight=weight.data, g=_channels_first(x.data)
+            )
+            n, cin, h, w = x.shape
+            gx, gw = Tensor(gx2.reshape(cin, h, w, n).transpose(3, 0, 1, 2)), Tensor(gw)
+        else:
+            if need_x:
+                gx = Conv2dFunction.apply(grad, weight, stride=s, padding=p)
+            if need_w:
+                gw = Conv2dWeightFunction.apply(
+                    grad, x, kernel=weight.shape[2:], stride=s, padding=p
+                )
         if self.has_bias and self.needs_input_grad[2]:
             gb = grad.sum(axis=(0, 2, 3))
         return gx, gw, gb

@@ -10,42 +10,38 @@ backward does not need.
 import math
 
 from minigen import backend, ops
-from minigen.autograd import Function, ShapeError, Tensor
+from minigen.autograd import Function, ShapeError, Tensor, is_grad_enabled
 from minigen.nn import init
 from minigen.nn.module import Module, Parameter, check_sizes
+from minigen.ops import matmul_array
 
 # ---------------------------------------------------------------------- linear
-
-
-def _matmul(a, b):
-    """a @ b; an outer product (inner size 1) as a broadcast multiply, which
-    NumPy does 10x faster than its matmul for that shape."""
-    if a.shape[-1] == 1:
-        return a * b[0]
-    return a @ b
 
 
 class LinearFunction(Function):
     """y = x W^T + b for x (..., in), W (out, in), b (out,).
 
     Backward, with g = dL/dy flattened to (M, out) and x to (M, in):
-    dx = g W, dW = g^T x, db = sum of g over rows. Three GEMMs in all.
+    dx = g W, dW = g^T x, db = sum of g over rows. Three GEMMs in all, each
+    an ``ops.matmul``, so the gradients are differentiable again.
     """
 
     def forward(self, x, weight, bias=None):
-        self.x, self.weight = x, weight
+        self.save_for_backward(x, weight)
         self.has_bias = bias is not None
-        y = _matmul(x, weight.T)
+        y = matmul_array(x, weight.T)
         if bias is not None:
             y += bias
         return y
 
     def backward(self, grad):
-        need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
-        gx = _matmul(grad, self.weight) if need_x else None
+        x, weight = self.saved_tensors
         g2 = grad.reshape(-1, grad.shape[-1])
-        gw = _matmul(g2.T, self.x.reshape(-1, self.x.shape[-1])) if need_w else None
-        gb = None
+        gx = gw = gb = None
+        if self.needs_input_grad[0]:
+            gx = ops.matmul(g2, weight).reshape(x.shape)
+        if self.needs_input_grad[1]:
+            gw = ops.matmul(g2.T, x.reshape(-1, x.shape[-1]))
         if self.has_bias and self.needs_input_grad[2]:
             gb = g2.sum(axis=0)
         return gx, gw, gb
@@ -94,19 +90,42 @@ class Linear(Module):
 # ----------------------------------------------------------- batch normalisation
 
 
+def batch_statistics(x):
+    """Per-channel mean and biased variance of x (N, C, ...) over every axis but 1,
+    and x - mean. Written once for arrays (forward) and Tensors (a backward
+    that builds a graph), which both have these methods."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    mean = x.mean(axis=axes)
+    centred = x - mean.reshape((1, x.shape[1]) + (1,) * (x.ndim - 2))
+    return mean, (centred * centred).mean(axis=axes), centred
+
+
+def inverse_std(var, eps):
+    """1 / sqrt(var + eps), for arrays and Tensors alike."""
+    return (var + eps) ** -0.5
+
+
 class BatchNormFunction(Function):
-    """y = gamma * xhat + beta, xhat = (x - mean) / sqrt(var + eps), per channel.
+    """y = gamma * xhat + beta, xhat = (x - mean) * invstd, invstd = 1 / sqrt(var + eps),
+    per channel.
 
     Channels are axis 1; statistics are taken over every other axis (m values
     each). In training mode mean and var are the batch's (biased var), and
     backward is the closed form
 
-        dx = gamma / (m sqrt(var + eps)) * (m g - sum(g) - xhat * sum(g * xhat)),
+        dx = gamma invstd / m * (m g - sum(g) - xhat * sum(g * xhat)),
 
     dgamma = sum(g * xhat), dbeta = sum(g). In eval mode mean and var are the
-    running estimates, constants, so dx = gamma * g / sqrt(var + eps).
+    running estimates, constants, so dx = gamma * g * invstd.
     The running estimates are updated here (training only):
     r <- (1 - momentum) r + momentum * batch value, with the unbiased variance.
+
+    Backward needs mean and invstd. In training mode they are functions of x,
+    so when backward builds a graph (create_graph) it recomputes them from x
+    as Tensors (``batch_statistics``) and the second derivative sees every
+    path through them; a first-order backward uses forward's two (C,)
+    vectors. (Reading them as constants in a graph is the classic bug: the
+    second derivative silently loses the terms through the batch statistics.)
     """
 
     def forward(
@@ -122,15 +141,12 @@ class BatchNormFunction(Function):
         eps=1e-5,
         affine=(False, False),
     ):
-        xp = backend.xp()
         axes = (0,) + tuple(range(2, x.ndim))
         shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-        self.axes, self.shape, self.training = axes, shape, training
+        self.axes, self.shape, self.training, self.eps = axes, shape, training, eps
         self.m = x.size // x.shape[1]
         if training:
-            mean = x.mean(axis=axes)
-            y = x - mean.reshape(shape)  # centred; becomes the output in place
-            var = (y * y).mean(axis=axes)
+            mean, var, y = batch_statistics(x)  # y: centred, becomes the output in place
             if running_mean is not None:
                 running_mean *= 1 - momentum
                 running_mean += momentum * mean.astype(running_mean.dtype, copy=False)
@@ -142,35 +158,35 @@ class BatchNormFunction(Function):
             mean = running_mean.astype(x.dtype, copy=False)
             var = running_var.astype(x.dtype, copy=False)
             y = x - mean.reshape(shape)
-        invstd = 1 / xp.sqrt(var + eps)
+        invstd = inverse_std(var, eps)
         has_weight, has_bias = affine
         # Backward recomputes xhat from x (which the graph keeps anyway) and
         # these two (C,) vectors: one activation less in memory per layer.
-        self.x, self.mean, self.invstd = x, mean, invstd
-        self.weight = weight if has_weight else None
+        self.save_for_backward(x, weight if has_weight else None)
+        self.mean, self.invstd = mean, invstd
         y *= (invstd * weight if has_weight else invstd).reshape(shape)  # gamma * xhat
         if has_bias:
             y += bias.reshape(shape)
         return y
 
     def backward(self, grad):
-        axes, shape = self.axes, self.shape
+        axes, shape, m = self.axes, self.shape, self.m
+        x, weight = self.saved_tensors
+        if self.training and is_grad_enabled():
+            _, var, centred = batch_statistics(x)
+            invstd = inverse_std(var, self.eps)
+        else:
+            centred, invstd = x - self.mean.reshape(shape), Tensor(self.invstd)
+        xhat = centred * invstd.reshape(shape)
         need = self.needs_input_grad + (False, False)
-        xhat = self.x - self.mean.reshape(shape)
-        xhat *= self.invstd.reshape(shape)
         gbeta = grad.sum(axis=axes)
-        ggamma = (grad * xhat).sum(axis=axes)
+        ggamma = (grad * xhat).sum(axis=axes) if need[0] or need[1] else None
         gx = None
         if need[0]:
-            scale = self.invstd if self.weight is None else self.invstd * self.weight
+            scale = invstd if weight is None else invstd * weight
             if self.training:
-                xhat *= (-ggamma / self.m).reshape(shape)  # reused: - xhat * mean(g xhat)
-                xhat += grad
-                xhat -= (gbeta / self.m).reshape(shape)
-                xhat *= scale.reshape(shape)
-                gx = xhat
-            else:
-                gx = grad * scale.reshape(shape)
+                grad = grad - (gbeta / m).reshape(shape) - xhat * (ggamma / m).reshape(shape)
+            gx = grad * scale.reshape(shape)
         return (gx, ggamma if need[1] else None, gbeta if need[2] else None)
 
 

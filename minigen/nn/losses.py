@@ -1,4 +1,4 @@
-"""Loss functions, each one autograd Function with a closed-form backward.
+"""Loss functions: autograd Functions with closed-form backwards, or compositions of ops.
 
 ``reduction`` says how per-element (or per-example) losses become one number:
 
@@ -15,7 +15,7 @@
 
 from minigen import backend
 from minigen.autograd import Function, ShapeError, Tensor, as_tensor
-from minigen.ops import logsumexp_array, sigmoid_array, softplus_array
+from minigen.ops import logsumexp, sigmoid, softplus_array
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -68,16 +68,15 @@ class BCEWithLogits(Function):
     """
 
     def forward(self, z, t, reduction="mean"):
-        self.z, self.t, self.reduction, self.count = z, t, reduction, z.size
+        self.save_for_backward(z, t)
+        self.reduction, self.count = reduction, z.size
         return _reduce(softplus_array(z) - z * t, reduction, z.size)
 
     def backward(self, grad):
+        z, t = self.saved_tensors
         g = _scale(grad, self.reduction, self.count)
-        gz = gt = None
-        if self.needs_input_grad[0]:
-            gz = (sigmoid_array(self.z) - self.t) * g
-        if self.needs_input_grad[1]:
-            gt = -self.z * g
+        gz = (sigmoid(z) - t) * g if self.needs_input_grad[0] else None
+        gt = -z * g if self.needs_input_grad[1] else None
         return gz, gt
 
 
@@ -98,12 +97,14 @@ class MSE(Function):
     """l = (x - t)^2; dl/dx = 2 (x - t), dl/dt = -2 (x - t)."""
 
     def forward(self, x, t, reduction="mean"):
-        self.diff = x - t
+        self.save_for_backward(x, t)
         self.reduction, self.count = reduction, x.size
-        return _reduce(self.diff * self.diff, reduction, x.size)
+        diff = x - t
+        return _reduce(diff * diff, reduction, x.size)
 
     def backward(self, grad):
-        g = 2 * self.diff * _scale(grad, self.reduction, self.count)
+        x, t = self.saved_tensors
+        g = (x - t) * 2 * _scale(grad, self.reduction, self.count)
         return (g if self.needs_input_grad[0] else None), (-g if self.needs_input_grad[1] else None)
 
 
@@ -117,28 +118,6 @@ def mse_loss(input, target, reduction="mean"):  # noqa: A002 - PyTorch's name
 
 
 # ---------------------------------------------------------------- cross-entropy
-
-
-class CrossEntropy(Function):
-    """l_n = logsumexp(z_n) - z_n[y_n] for logits z (N, K) and labels y (N,).
-
-    dl_n/dz_n = softmax(z_n) - onehot(y_n).
-    """
-
-    def forward(self, z, *, labels, reduction="mean"):
-        xp = backend.xp()
-        lse = logsumexp_array(z, axis=1, keepdims=True)
-        rows = xp.arange(z.shape[0])
-        loss = lse[:, 0] - z[rows, labels]
-        self.softmax, self.rows, self.labels = xp.exp(z - lse), rows, labels
-        self.reduction, self.count = reduction, z.shape[0]
-        return _reduce(loss, reduction, z.shape[0])
-
-    def backward(self, grad):
-        g = _scale(grad, self.reduction, self.count)
-        dz = self.softmax.copy()
-        dz[self.rows, self.labels] -= 1
-        return dz * (g.reshape(-1, 1) if g.ndim == 1 else g)
 
 
 def cross_entropy(logits, labels, reduction="mean"):
@@ -162,7 +141,10 @@ def cross_entropy(logits, labels, reduction="mean"):
             f"cross_entropy: labels must lie in [0, {shape[1]}), got values from "
             f"{int(labels.min())} to {int(labels.max())}"
         )
-    return CrossEntropy.apply(logits, labels=labels, reduction=reduction)
+    # l_n = logsumexp(z_n) - z_n[y_n]; dl_n/dz_n = softmax(z_n) - onehot(y_n) follows
+    # from the two ops' own backwards (LogSumExp, GetItem).
+    rows = backend.xp().arange(shape[0])
+    return _reduce(logsumexp(logits, axis=1) - logits[rows, labels], reduction, shape[0])
 
 
 # ------------------------------------------------------------------ Gaussian KL
@@ -175,22 +157,22 @@ class GaussianKL(Function):
     """
 
     def forward(self, mu, logvar, reduction="mean"):
-        var = backend.xp().exp(logvar)
-        self.mu, self.var, self.reduction = mu, var, reduction
-        self.n = mu.shape[0]
-        kl = 0.5 * (mu * mu + var - 1 - logvar)
+        self.save_for_backward(mu, logvar)
+        self.reduction, self.n = reduction, mu.shape[0]
+        kl = 0.5 * (mu * mu + backend.xp().exp(logvar) - 1 - logvar)
         if reduction == "none":
             return kl.reshape(self.n, -1).sum(axis=1)
         total = kl.sum()
         return total / self.n if reduction == "mean" else total
 
     def backward(self, grad):
+        mu, logvar = self.saved_tensors
         if self.reduction == "mean":
             grad = grad / self.n
         elif self.reduction == "none":
-            grad = grad.reshape((self.n,) + (1,) * (self.mu.ndim - 1))
-        gmu = self.mu * grad if self.needs_input_grad[0] else None
-        glogvar = 0.5 * (self.var - 1) * grad if self.needs_input_grad[1] else None
+            grad = grad.reshape((self.n,) + (1,) * (mu.ndim - 1))
+        gmu = mu * grad if self.needs_input_grad[0] else None
+        glogvar = (logvar.exp() - 1) * 0.5 * grad if self.needs_input_grad[1] else None
         return gmu, glogvar
 
 
