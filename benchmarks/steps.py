@@ -518,23 +518,29 @@ def function_classes():
 def timing_parts(totals):
     """Time, inside, every Function's forward and backward, the optimizers'
     steps and the convolutions' im2col copies and col2im (with its GEMMs); adds
-    seconds and calls to
-    ``totals[(name, part)]``. A Function never calls another's forward or
-    backward, so the parts do not overlap, except im2col / col2im, which run
-    inside the convolutions (listed as "of which")."""
-    patched = []
+    seconds and calls to ``totals[(name, part)]``.
 
-    def timed(owner, attr, key):
+    A backward is made of other Functions' forwards (Linear's dx is a MatMul,
+    Conv2d's dx a ConvTranspose2d), so each part counts its own time only,
+    without the Functions it calls (their time is theirs): the parts do not
+    overlap, except im2col / col2im, which run inside the convolutions (listed
+    as "of which", and not taken off their callers)."""
+    patched, inner = [], [0.0]  # inner: time of the calls nested in the running part
+
+    def timed(owner, attr, key, exclusive=True):
         original = owner.__dict__[attr]
 
         def wrapper(*a, **k):
-            start = time.perf_counter()
+            start, outer = time.perf_counter(), inner[0]
+            inner[0] = 0.0
             try:
                 return original(*a, **k)
             finally:
+                elapsed = time.perf_counter() - start
                 entry = totals.setdefault(key, [0.0, 0])
-                entry[0] += time.perf_counter() - start
+                entry[0] += elapsed - inner[0] if exclusive else elapsed
                 entry[1] += 1
+                inner[0] = outer + elapsed if exclusive else outer + inner[0]
 
         setattr(owner, attr, wrapper)
         patched.append((owner, attr, original))
@@ -544,8 +550,8 @@ def timing_parts(totals):
             if part in cls.__dict__:
                 timed(cls, part, (cls.__name__, part))
     timed(optim.Optimizer, "step", ("optimizer", "step"))
-    timed(conv, "fill_columns", ("  of which im2col", "copy"))
-    timed(conv, "col2im_matmul", ("  of which col2im", "GEMM+add"))
+    timed(conv, "fill_columns", ("  of which im2col", "copy"), exclusive=False)
+    timed(conv, "col2im_matmul", ("  of which col2im", "GEMM+add"), exclusive=False)
     try:
         yield totals
     finally:

@@ -13,15 +13,18 @@ Names, weight shapes and defaults follow PyTorch's ``torch.nn``.
 Map for contributors: where a new piece goes
 ---------------------------------------------
 A differentiable operation is a ``Function`` subclass (minigen/autograd.py)
-with ``forward`` and ``backward`` side by side, plus a public function that
-calls ``.apply``, and a gradcheck in float64 under tests/:
+with ``forward`` (on arrays) and ``backward`` (Tensor operations on the
+upstream gradient and ``saved_tensors``, so that it is twice differentiable)
+side by side, plus a public function that calls ``.apply``, and a
+``gradcheck`` and a ``gradgradcheck`` in float64 under tests/:
 
 ==========================  ====================================================
 what                        where
 ==========================  ====================================================
 array op (exp, sum, where)  minigen/ops.py; a Tensor method if a learner expects one
 array formula shared by     minigen/ops.py, ``*_array`` on raw arrays
-several ops (softplus...)   (``softplus_array``, ``logsumexp_array``), used by all
+several ops (softplus...)   (``softplus_array``, ``logsumexp_array``), used by all;
+                            forward code only (a backward uses Tensor ops)
 layer op with weights       nn/layers.py (linear, batch_norm), nn/conv.py (conv2d);
                             the Module that holds the weights next to it
 loss                        nn/losses.py, with ``reduction`` "mean"/"sum"/"none"
