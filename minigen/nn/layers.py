@@ -177,16 +177,20 @@ class BatchNormFunction(Function):
             invstd = inverse_std(var, self.eps)
         else:
             centred, invstd = x - self.mean.reshape(shape), Tensor(self.invstd)
-        xhat = centred * invstd.reshape(shape)
         need = self.needs_input_grad + (False, False)
         gbeta = grad.sum(axis=axes)
-        ggamma = (grad * xhat).sum(axis=axes) if need[0] or need[1] else None
+        # sum(g * xhat) as sum(g * (x - mean)) * invstd: xhat itself is never made
+        ggamma = (grad * centred).sum(axis=axes) * invstd if need[0] or need[1] else None
         gx = None
         if need[0]:
             scale = invstd if weight is None else invstd * weight
             if self.training:
-                grad = grad - (gbeta / m).reshape(shape) - xhat * (ggamma / m).reshape(shape)
-            gx = grad * scale.reshape(shape)
+                # scale (g - sum(g) / m - xhat sum(g xhat) / m), with the per-channel
+                # factors gathered, so that only two activation-sized terms are made
+                centred = centred * (scale * invstd * ggamma / m).reshape(shape)
+                gx = grad * scale.reshape(shape) - centred - (scale * gbeta / m).reshape(shape)
+            else:
+                gx = grad * scale.reshape(shape)
         return (gx, ggamma if need[1] else None, gbeta if need[2] else None)
 
 
