@@ -62,10 +62,10 @@ class WGANGP(GenerativeModel):
     critic updates is the buffer ``critic_steps``: it is saved with the
     weights, so a resumed run keeps the schedule exactly.
 
-    Adam with lr 1e-4 and betas (0.5, 0.9): the official MNIST script's
-    setting, which the reference follows. The paper's Algorithm 1 has beta1 =
-    0 (no momentum: the critic's target moves with G); the script, on
-    MNIST, used 0.5, and its DCGAN-like networks are what minigen builds.
+    Adam with lr 1e-4 and betas (0.5, 0.9), one per network: the setting of
+    the official MNIST script. The paper's Algorithm 1 lists beta1 = 0; the
+    reference follows the script, the code a reader can run on the same data
+    (docs/reference-models.md).
     """
 
     name = "wgan-gp"
