@@ -130,8 +130,8 @@ def fake_loss(logits):
 
 
 class GANTwin(Twin):
-    """minigen.models.GAN: one D update on real + detached fake, then one G
-    update through a fresh D forward."""
+    """minigen.models.GAN: one D update on real + detached fake (+ R1 when
+    r1_gamma > 0), then one G update through a fresh D forward."""
 
     def __init__(self, kind="mlp", z_dim=64, pack=1, lr=2e-4, betas=(0.5, 0.999), r1_gamma=0.0):
         super().__init__()

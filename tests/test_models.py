@@ -1,4 +1,4 @@
-"""The six reference models: shapes, dtypes, gradients of their special parts,
+"""The reference models: shapes, dtypes, gradients of their special parts,
 and checkpoint -> resume giving bit-identical parameters."""
 
 import numpy as np
