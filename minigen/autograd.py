@@ -424,7 +424,7 @@ class Function:
         ctx.input_shapes = tuple(t.shape for t in tensors)
         ctx.needs_input_grad = tuple(t.requires_grad for t in tensors)
         if ctx._saved:
-            ctx._sources = tuple(_source(a, tensors, out) for a in ctx._saved)
+            ctx._sources = _sources(ctx._saved, tensors, out)
         return Tensor(out, requires_grad=True, _ctx=ctx)
 
     def save_for_backward(self, *arrays):
@@ -456,11 +456,24 @@ class Function:
         raise NotImplementedError
 
 
-def _source(array, tensors, out):
-    """Where a saved array came from: -1 the output, i input i, None elsewhere."""
-    if array is out:
-        return -1
-    return next((i for i, t in enumerate(tensors) if t.data is array), None)
+def _sources(saved, tensors, out):
+    """Where each saved array came from: -1 the output, i input i, None elsewhere.
+
+    Arrays are recognised by identity. One array can be the data of two inputs
+    (x * x.detach()): each saved array then takes the first such input not
+    taken by an earlier one, so arrays saved in the order of the inputs find
+    their own."""
+    sources, taken = [], set()
+    for array in saved:
+        if array is out:
+            sources.append(-1)
+            continue
+        matches = [i for i, t in enumerate(tensors) if t.data is array]
+        free = [i for i in matches if i not in taken]
+        source = free[0] if free else matches[0] if matches else None
+        taken.add(source)
+        sources.append(source)
+    return tuple(sources)
 
 
 def _one_or_many(args):
