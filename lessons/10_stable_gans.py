@@ -39,7 +39,7 @@
 # Full run (the default options): TBD minutes on 2 CPU cores with one BLAS
 # thread, another lesson running on the other core (TBD minutes of CPU time).
 # `--quick`: seconds. An "epoch" on Fashion-MNIST here is one pass over the
-# first 9,600 training images (150 steps), so that several epochs, and so a
+# first 6,400 training images (100 steps), so that several epochs, and so a
 # correlation over epochs, fit in the lesson's time; `--epochs` sets how many.
 #
 # To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
@@ -62,7 +62,7 @@ from minigen.train import train
 
 lesson_start = time.perf_counter()
 args, out, train_images, test_images, test_labels = setup(
-    "10_stable_gans", "Lesson 10: stable GANs (WGAN-GP and R1)", epochs=6
+    "10_stable_gans", "Lesson 10: stable GANs (WGAN-GP and R1)", epochs=8
 )
 np = backend.host
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed; the lead
@@ -429,7 +429,7 @@ TOYS = {
     "ring of 8": 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1),
     "5x5 grid": np.stack(np.meshgrid(grid, grid), axis=-1).reshape(-1, 2),
 }
-TOY_STEPS = 20 if args.quick else 600  # G updates
+TOY_STEPS = 10 if args.quick else 600  # G updates
 TOY_BATCH, TOY_Z, TOY_HIDDEN = 128, 16, 64
 SEEDS = [args.seed, args.seed + 1, args.seed + 2]
 
@@ -582,8 +582,8 @@ print(f"saved {out / 'toys.png'}")
 #
 # `train("wgan-gp", ...)` (minigen/train.py) runs `WGANGP.train_step` over
 # shuffled batches of 64: each call is one critic update, and every 5th call
-# also updates G. An epoch here is a pass over the first 9,600 training images
-# (150 critic updates, 30 G updates). After each epoch we record the critic's
+# also updates G. An epoch here is a pass over the first 6,400 training images
+# (100 critic updates, 20 G updates). After each epoch we record the critic's
 # estimate W-hat = E C(real) - E C(fake) (minus its loss without the penalty)
 # twice: the mean over the epoch's steps (the number a training log shows,
 # measured on training batches by a critic that changes during the epoch),
@@ -598,7 +598,7 @@ print(f"saved {out / 'toys.png'}")
 # falls when the samples get better, so it can be read as a quality meter.
 
 # %%
-EPOCH_IMAGES = 9600
+EPOCH_IMAGES = 128 if args.quick else 6400
 epoch_images = train_images[:EPOCH_IMAGES]
 epochs = args.epochs
 if args.quick and epochs < 3:
