@@ -294,7 +294,9 @@ def check(what, ours_fn, theirs_fn, ours_net, theirs_net, make_adam, theirs_adam
 
 def gradients(net):
     """{name: gradient}; a weight the loss does not reach has no gradient: 0."""
-    return {k: backend.zeros(p.shape) if p.grad is None else p.grad for k, p in net.named_parameters()}
+    return {
+        k: backend.zeros(p.shape) if p.grad is None else p.grad for k, p in net.named_parameters()
+    }
 
 
 def gap(ours, theirs):
