@@ -14,7 +14,6 @@ from minigen.models.prior import MaskedConv2d, PixelCNN, causal_mask, fit_prior
 from minigen.models.vae import VAE
 from minigen.models.vaegan import VAEGAN
 from minigen.models.vqvae import VQVAE, VectorQuantizer
-from minigen.models.wgan import WGANGP
 
 # name -> (class, the options that make it this model)
 MODELS = {
@@ -24,7 +23,6 @@ MODELS = {
     "conv-vae": (VAE, {"kind": "conv"}),
     "vq-vae": (VQVAE, {}),
     "vae-gan": (VAEGAN, {}),
-    "wgan-gp": (WGANGP, {}),
 }
 
 

@@ -161,9 +161,8 @@ class GAN(GenerativeModel):
     scale = "symmetric"  # pixels in [-1, 1], to match tanh
     batch_size = 64
 
-    def __init__(self, kind="mlp", z_dim=64, pack=1, lr=2e-4, betas=(0.5, 0.999), ema=None, r1_gamma=0.0):
-        super().__init__(kind=kind, z_dim=z_dim, pack=pack, lr=lr, betas=betas, ema=ema, r1_gamma=r1_gamma)
-        self.r1_gamma = r1_gamma
+    def __init__(self, kind="mlp", z_dim=64, pack=1, lr=2e-4, betas=(0.5, 0.999), ema=None):
+        super().__init__(kind=kind, z_dim=z_dim, pack=pack, lr=lr, betas=betas, ema=ema)
         self.kind, self.z_dim, self.lr, self.betas, self.ema = kind, z_dim, lr, betas, ema
         self.name = {"mlp": "mlp-gan", "dcgan": "dcgan"}.get(kind)
         if kind == "mlp":
@@ -209,9 +208,6 @@ class GAN(GenerativeModel):
 
         d_opt.zero_grad()
         d_loss = discriminator_loss(self.discriminator(x), self.discriminator(fake.detach()))
-        if self.r1_gamma:
-            from minigen.models.wgan import r1_penalty
-            d_loss = d_loss + self.r1_gamma / 2 * r1_penalty(self.discriminator, x)
         d_loss.backward()
         d_opt.step()
         d_loss = d_loss.data  # D's graph is done with: free it before G's pass
