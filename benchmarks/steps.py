@@ -2,8 +2,9 @@
 
 One step is what the model's ``train_step`` does: every forward pass, the
 losses, every backward pass and the optimizer update of every network (for
-a GAN one D update and one G update). It runs on real Fashion-MNIST batches
-at the reference batch sizes (docs/reference-models.md), float32.
+a GAN one D update and one G update; for WGAN-GP one critic update, and a G
+update on every fifth: the median is that of a critic-only step). It runs on
+real Fashion-MNIST batches at the reference batch sizes (docs/reference-models.md), float32.
 
 When PyTorch is installed, the PyTorch twin of each model
 (benchmarks/twins.py) starts from minigen's weights; one step of each, on
@@ -28,7 +29,10 @@ range, the ratio minigen / PyTorch, images per second, and:
   real images, G's first layer on z, the encoder's on x). Elementwise work,
   BatchNorm, losses, im2col copies and Adam are not counted, so the floor is
   a lower bound. With PyTorch present the count is checked against
-  torch.utils.flop_counter on the twin's step.
+  torch.utils.flop_counter on the twin's step, less the products that
+  PyTorch runs on an all-zero operand (``counting_torch_flops``: its
+  LeakyReLU's second derivative is a tensor of zeros, which WGAN-GP's
+  penalty pushes back through the critic; minigen does not run those).
 - peak memory of one step, above what was allocated before it (activations,
   gradients, temporaries; not the weights or Adam's state). minigen on NumPy:
   tracemalloc (NumPy reports its allocations to it); on CuPy: the memory
@@ -39,7 +43,7 @@ Finally ``--memory-steps`` minigen steps per model check that memory stays
 flat (no graph or array survives a step): resident memory (/proc/self/statm)
 and live minigen Tensors after step 10 and after the last step.
 
-    python benchmarks/steps.py                       # all six, 2 threads
+    python benchmarks/steps.py                       # all seven, 2 threads
     python benchmarks/steps.py --models mlp-gan dcgan --steps 10 --memory-steps 50
     python benchmarks/steps.py --backend cupy        # minigen on CuPy, PyTorch on CUDA
     python benchmarks/steps.py --profile dcgan       # where one step's time goes
@@ -73,8 +77,9 @@ import tracemalloc
 from contextlib import contextmanager
 from pathlib import Path
 
-MODEL_NAMES = ("mlp-gan", "mlp-vae", "dcgan", "conv-vae", "vq-vae", "vae-gan")
-# Issue 6: PyTorch 2.13 on 2 CPU cores (2 threads), ms per step, and the floor in ms.
+MODEL_NAMES = ("mlp-gan", "mlp-vae", "dcgan", "conv-vae", "vq-vae", "vae-gan", "wgan-gp")
+# Issue 6: PyTorch 2.13 on 2 CPU cores (2 threads), ms per step, and the floor in ms
+# (wgan-gp came later and has none).
 REFERENCE = {
     "mlp-gan": (11.6, 3.5),
     "mlp-vae": (5.4, 2.0),
@@ -92,6 +97,7 @@ TARGETS = {
     "conv-vae": 1.2,
     "vq-vae": 1.2,
     "vae-gan": 1.3,
+    "wgan-gp": 1.2,
 }
 PEAK_TARGET = 1.5
 
@@ -216,13 +222,48 @@ def step_flops(step):
     return counter["flops"]
 
 
-def torch_step_flops(step):
-    """FLOPs of one twin step as torch.utils.flop_counter counts them (GEMMs, convs)."""
-    from torch.utils.flop_counter import FlopCounterMode
+# The operands of each counted PyTorch product that multiply (not a bias that
+# is added): when one is all zeros, the product is all zeros too.
+FACTORS = {"mm": (0, 1), "addmm": (1, 2), "convolution": (0, 1), "convolution_backward": (0,)}
 
-    with FlopCounterMode(display=False) as counter:
+
+@contextmanager
+def counting_torch_flops():
+    """Count the FLOPs PyTorch computes inside, as torch.utils.flop_counter
+    does, less those of products with an all-zero factor; yields a dict whose
+    "flops" (that difference) and "zero" (what was taken off) are set on exit.
+
+    Why take those off: the derivative of LeakyReLU's backward with respect to
+    its input is zero, and PyTorch returns it as a tensor of zeros, not as "no
+    gradient". Differentiating a gradient (WGAN-GP's penalty) then sends those
+    zeros back through every earlier layer, full GEMMs of zeros. minigen knows
+    that path carries nothing and skips it; counting only nonzero products
+    compares the work that matters."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import FlopCounterMode, flop_registry
+
+    counter = {"flops": 0, "zero": 0}
+
+    class ZeroProducts(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            packet = func._overloadpacket
+            factors = FACTORS.get(packet.__name__, ())
+            if packet in flop_registry and any(not args[i].any() for i in factors):
+                counter["zero"] += flop_registry[packet](*args, **kwargs, out_val=out)
+            return out
+
+    with FlopCounterMode(display=False) as total, ZeroProducts():
+        yield counter
+    counter["flops"] = total.get_total_flops() - counter["zero"]
+
+
+def torch_step_flops(step):
+    """FLOPs of one twin step, as ``counting_torch_flops`` counts them."""
+    with counting_torch_flops() as counter:
         step()
-    return counter.get_total_flops()
+    return counter["flops"]
 
 
 # ------------------------------------------------------------ machine GEMM rate
@@ -636,10 +677,12 @@ def main(args):
         + "; floor = GEMM FLOPs / GEMM rate; peak = memory a step allocates above its start"
     )
     print_table(rows, use_torch, rate)
-    print(
-        "issue 6 reference (PyTorch 2.13, 2 threads), torch ms / floor ms: "
-        + ", ".join(f"{n} {REFERENCE[n][0]} / {REFERENCE[n][1]}" for n in args.models)
-    )
+    referenced = [n for n in args.models if n in REFERENCE]
+    if referenced:
+        print(
+            "issue 6 reference (PyTorch 2.13, 2 threads), torch ms / floor ms: "
+            + ", ".join(f"{n} {REFERENCE[n][0]} / {REFERENCE[n][1]}" for n in referenced)
+        )
     if args.memory_steps:
         print(f"\nmemory over {args.memory_steps} minigen steps (resident MB, live Tensors):")
         for r in rows:

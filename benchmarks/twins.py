@@ -1,4 +1,4 @@
-"""PyTorch twins of minigen's six reference models, for benchmarks and checks.
+"""PyTorch twins of minigen's seven reference models, for benchmarks and checks.
 
 Each twin mirrors its minigen model (minigen/models) line for line: the same
 layers under the same names (so minigen's state dict loads into it as is),
@@ -6,11 +6,13 @@ the same losses and the same ``train_step`` (which passes, which detaches,
 which optimizer steps when). ``twin_of(model)`` builds the twin of a minigen
 model and copies its weights, so both start identical.
 
-Random numbers: minigen draws its noise (z, the reparameterisation eps) on
-the host; a twin draws with ``torch.randn`` unless its ``noise`` attribute
-is set to a callable ``noise(*shape) -> host array``. ``agreement`` uses
-that to feed the twin exactly the noise minigen drew in the same step, so
-the two must report the same losses: a check of the twins and of minigen.
+Random numbers: minigen draws its noise (z, the reparameterisation eps:
+``backend.randn``; WGAN-GP's interpolation weights: ``backend.rand``) on the
+host; a twin draws with ``torch.randn`` / ``torch.rand`` unless its ``noise``
+attribute is set to a callable ``noise(kind, *shape) -> host array`` (kind
+"randn" or "rand"). ``agreement`` uses that to feed the twin exactly the
+noise minigen drew in the same step, so the two must report the same
+losses: a check of the twins and of minigen.
 
 PyTorch is only a yardstick here, never a dependency of minigen.
 """
@@ -24,18 +26,24 @@ import torch.nn.functional as F
 from torch import nn
 
 from minigen import backend
-from minigen.models import GAN, VAE, VAEGAN, VQVAE
+from minigen.models import GAN, VAE, VAEGAN, VQVAE, WGANGP
 
 
 class Twin(nn.Module):
-    """Base: ``randn`` draws from torch, or from ``noise`` when it is set."""
+    """Base: ``randn`` and ``rand`` draw from torch, or from ``noise`` when it is set."""
 
-    noise = None  # callable(*shape) -> host array, to replay minigen's draws
+    noise = None  # callable(kind, *shape) -> host array, to replay minigen's draws
 
     def randn(self, *shape, like):
+        return self._draw("randn", shape, like)
+
+    def rand(self, *shape, like):
+        return self._draw("rand", shape, like)
+
+    def _draw(self, kind, shape, like):
         if self.noise is None:
-            return torch.randn(*shape, device=like.device, dtype=like.dtype)
-        drawn = torch.from_numpy(np.asarray(self.noise(*shape)))
+            return getattr(torch, kind)(*shape, device=like.device, dtype=like.dtype)
+        drawn = torch.from_numpy(np.asarray(self.noise(kind, *shape)))
         return drawn.to(device=like.device, dtype=like.dtype)
 
 
@@ -122,12 +130,12 @@ def fake_loss(logits):
 
 
 class GANTwin(Twin):
-    """minigen.models.GAN: one D update on real + detached fake, then one G
-    update through a fresh D forward."""
+    """minigen.models.GAN: one D update on real + detached fake (+ R1 when
+    r1_gamma > 0), then one G update through a fresh D forward."""
 
-    def __init__(self, kind="mlp", z_dim=64, pack=1, lr=2e-4, betas=(0.5, 0.999)):
+    def __init__(self, kind="mlp", z_dim=64, pack=1, lr=2e-4, betas=(0.5, 0.999), r1_gamma=0.0):
         super().__init__()
-        self.z_dim, self.lr, self.betas = z_dim, lr, betas
+        self.z_dim, self.lr, self.betas, self.r1_gamma = z_dim, lr, betas, r1_gamma
         if kind == "mlp":
             self.generator = MLPGenerator(z_dim)
             self.discriminator = MLPDiscriminator(pack)
@@ -147,6 +155,10 @@ class GANTwin(Twin):
 
         d_opt.zero_grad()
         d_loss = real_loss(self.discriminator(x)) + fake_loss(self.discriminator(fake.detach()))
+        terms = {}
+        if self.r1_gamma > 0:
+            terms["r1"] = r1_penalty(self.discriminator, x)
+            d_loss = d_loss + self.r1_gamma / 2 * terms["r1"]
         d_loss.backward()
         d_opt.step()
 
@@ -156,7 +168,99 @@ class GANTwin(Twin):
         g_loss.backward()
         self.discriminator.requires_grad_(True)
         g_opt.step()
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item()} | {
+            k: v.item() for k, v in terms.items()
+        }
+
+
+# --------------------------------------------------------------------- WGAN-GP
+
+
+def input_gradient(critic, x):
+    """d sum(critic(x)) / dx at x (cut from its graph), differentiable again."""
+    x = x.detach().requires_grad_()
+    # The critic gets a view of the leaf x, not x itself: torch's FlopCounterMode
+    # hooks every module's inputs, and such a hook on a leaf breaks autograd.grad
+    # (pytorch/pytorch#131753). A view costs nothing and changes no value.
+    (g,) = torch.autograd.grad(critic(x.view_as(x)).sum(), x, create_graph=True)
+    return g
+
+
+def squared_norms(g):
+    return (g * g).reshape(g.shape[0], -1).sum(dim=1)
+
+
+def gradient_penalty(critic, real, fake, eps):
+    """E (||grad critic(xhat)|| - 1)^2, xhat = eps * real + (1 - eps) * fake."""
+    norms = squared_norms(input_gradient(critic, eps * real + (1 - eps) * fake)).sqrt()
+    return ((norms - 1) ** 2).mean()
+
+
+def r1_penalty(discriminator, real):
+    """E ||grad D(x)||^2 over the real batch."""
+    return squared_norms(input_gradient(discriminator, real)).mean()
+
+
+class Critic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 64, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(64, 128, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(128 * 7 * 7, 1),
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class WGANGPTwin(Twin):
+    """minigen.models.WGANGP: one critic update (fakes made without a graph,
+    the penalty through torch.autograd.grad(create_graph=True)); after every
+    n_critic-th, one generator update on fresh noise."""
+
+    def __init__(self, z_dim=64, n_critic=5, gp_weight=10.0, lr=1e-4, betas=(0.5, 0.9)):
+        super().__init__()
+        self.z_dim, self.n_critic, self.gp_weight = z_dim, n_critic, gp_weight
+        self.lr, self.betas = lr, betas
+        self.register_buffer("critic_steps", torch.zeros((), dtype=torch.int64))
+        self.generator = DCGANGenerator(z_dim)
+        self.critic = Critic()
+
+    def make_optimizers(self):
+        return {
+            "critic": torch.optim.Adam(self.critic.parameters(), lr=self.lr, betas=self.betas),
+            "generator": torch.optim.Adam(
+                self.generator.parameters(), lr=self.lr, betas=self.betas
+            ),
+        }
+
+    def train_step(self, x, optimizers):
+        n = x.shape[0]
+        with torch.no_grad():
+            fake = self.generator(self.randn(n, self.z_dim, like=x))
+        wasserstein = self.critic(x).mean() - self.critic(fake).mean()
+        penalty = gradient_penalty(self.critic, x, fake, self.rand(n, 1, 1, 1, like=x))
+        loss = -wasserstein + self.gp_weight * penalty
+        optimizers["critic"].zero_grad()
+        loss.backward()
+        optimizers["critic"].step()
+        self.critic_steps += 1
+
+        if int(self.critic_steps) % self.n_critic == 0:
+            optimizers["generator"].zero_grad()
+            self.critic.requires_grad_(False)  # gradients through D, not for D
+            (-self.critic(self.generator(self.randn(n, self.z_dim, like=x))).mean()).backward()
+            self.critic.requires_grad_(True)
+            optimizers["generator"].step()
+        return {
+            "critic": loss.item(),
+            "wasserstein": wasserstein.item(),
+            "penalty": penalty.item(),
+        }
 
 
 # ------------------------------------------------------------------------ VAEs
@@ -426,7 +530,9 @@ def _make_twin(model):
     """An untrained twin with the same settings as minigen ``model``."""
     if isinstance(model, GAN):
         pack = getattr(model.discriminator, "pack", 1)
-        return GANTwin(model.kind, model.z_dim, pack, model.lr, model.betas)
+        return GANTwin(model.kind, model.z_dim, pack, model.lr, model.betas, model.r1_gamma)
+    if isinstance(model, WGANGP):
+        return WGANGPTwin(model.z_dim, model.n_critic, model.gp_weight, model.lr, model.betas)
     if isinstance(model, VAE):
         return VAETwin(model.kind, model.latent_dim, model.lr)
     if isinstance(model, VQVAE):
@@ -456,31 +562,39 @@ def to_torch(x, device="cpu"):
 
 @contextmanager
 def recorded_noise():
-    """Record (as host arrays) every backend.randn draw minigen makes inside."""
-    draws, original = [], backend.randn
+    """Record every backend.randn and backend.rand draw minigen makes inside, in
+    order, as (kind, host array)."""
+    draws, originals = [], {kind: getattr(backend, kind) for kind in ("randn", "rand")}
 
-    def randn(*shape, **kwargs):
-        a = original(*shape, **kwargs)
-        draws.append(backend.to_numpy(a).copy())
-        return a
+    def recording(kind, original):
+        def draw(*shape, **kwargs):
+            a = original(*shape, **kwargs)
+            draws.append((kind, backend.to_numpy(a).copy()))
+            return a
 
-    backend.randn = randn
+        return draw
+
+    for kind, original in originals.items():
+        setattr(backend, kind, recording(kind, original))
     try:
         yield draws
     finally:
-        backend.randn = original
+        for kind, original in originals.items():
+            setattr(backend, kind, original)
 
 
 def replay(draws):
-    """A ``noise`` callable that hands out recorded draws in order, checking shapes."""
+    """A ``noise`` callable that hands out recorded draws in order, checking kinds and shapes."""
     queue = list(draws)
 
-    def noise(*shape):
+    def noise(kind, *shape):
         if not queue:
-            raise AssertionError(f"the twin draws noise of shape {shape} that minigen never drew")
-        a = queue.pop(0)
-        if a.shape != tuple(shape):
-            raise AssertionError(f"the twin draws noise of shape {shape}, minigen drew {a.shape}")
+            raise AssertionError(f"the twin draws {kind} {shape} that minigen never drew")
+        drawn_kind, a = queue.pop(0)
+        if (drawn_kind, a.shape) != (kind, tuple(shape)):
+            raise AssertionError(
+                f"the twin draws {kind} {shape}, minigen drew {drawn_kind} {a.shape}"
+            )
         return a
 
     noise.left = queue

@@ -101,7 +101,9 @@ def write_data(folder, n_train, n_test=64):
         write_idx(folder / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n).astype(np.uint8))
 
 
-QUICK = ("mlp-vae", "vq-vae")  # ~10 s each on 2 busy cores; the other four together ~60 s
+# ~10 s each on 2 busy cores (wgan-gp: one critic step an epoch, ~7 s); the other
+# four together ~60 s
+QUICK = ("mlp-vae", "vq-vae", "wgan-gp")
 
 
 @pytest.mark.parametrize(

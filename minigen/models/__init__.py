@@ -1,4 +1,4 @@
-"""The six reference models of docs/reference-models.md, by name, and the
+"""The seven reference models of docs/reference-models.md, by name, and the
 PixelCNN prior that makes the VQ-VAE sample (minigen/models/prior.py).
 
 ``build(name, **options)`` makes one with its reference settings. Every model
@@ -14,6 +14,7 @@ from minigen.models.prior import MaskedConv2d, PixelCNN, causal_mask, fit_prior
 from minigen.models.vae import VAE
 from minigen.models.vaegan import VAEGAN
 from minigen.models.vqvae import VQVAE, VectorQuantizer
+from minigen.models.wgan import WGANGP, Critic, gradient_penalty, r1_penalty
 
 # name -> (class, the options that make it this model)
 MODELS = {
@@ -23,6 +24,7 @@ MODELS = {
     "conv-vae": (VAE, {"kind": "conv"}),
     "vq-vae": (VQVAE, {}),
     "vae-gan": (VAEGAN, {}),
+    "wgan-gp": (WGANGP, {}),
 }
 
 
@@ -55,6 +57,10 @@ __all__ = [
     "VQVAE",
     "VectorQuantizer",
     "VAEGAN",
+    "WGANGP",
+    "Critic",
+    "gradient_penalty",
+    "r1_penalty",
     "PixelCNN",
     "MaskedConv2d",
     "causal_mask",

@@ -17,6 +17,7 @@ DCGAN initialisation (``dcgan_init_``), as does the VAE-GAN.
 
 from minigen import backend, nn, optim
 from minigen.models.base import GenerativeModel
+from minigen.models.penalties import r1_penalty
 from minigen.nn import functional as F
 
 
@@ -156,14 +157,25 @@ class GAN(GenerativeModel):
     G_ema <- ema * G_ema + (1 - ema) * G after every step (Yazici et al. 2019).
     G itself keeps oscillating between modes as D chases it; the average sits
     near the middle of that orbit. In eval mode, ``sample`` uses the average.
+
+    ``r1_gamma`` > 0 adds the R1 penalty (Mescheder et al. 2018) to D's loss:
+    r1_gamma / 2 * E ||grad_x D(x)||^2 over the real batch, D's logit
+    differentiated with respect to its input. It keeps D flat on the data,
+    so D cannot push G around a real image forever; 0 (the default) is the
+    plain GAN of the reference numbers.
     """
 
     scale = "symmetric"  # pixels in [-1, 1], to match tanh
     batch_size = 64
 
-    def __init__(self, kind="mlp", z_dim=64, pack=1, lr=2e-4, betas=(0.5, 0.999), ema=None):
-        super().__init__(kind=kind, z_dim=z_dim, pack=pack, lr=lr, betas=betas, ema=ema)
+    def __init__(
+        self, kind="mlp", z_dim=64, pack=1, lr=2e-4, betas=(0.5, 0.999), ema=None, r1_gamma=0.0
+    ):
+        super().__init__(
+            kind=kind, z_dim=z_dim, pack=pack, lr=lr, betas=betas, ema=ema, r1_gamma=r1_gamma
+        )
         self.kind, self.z_dim, self.lr, self.betas, self.ema = kind, z_dim, lr, betas, ema
+        self.r1_gamma = r1_gamma
         self.name = {"mlp": "mlp-gan", "dcgan": "dcgan"}.get(kind)
         if kind == "mlp":
             self.generator = MLPGenerator(z_dim)
@@ -208,9 +220,14 @@ class GAN(GenerativeModel):
 
         d_opt.zero_grad()
         d_loss = discriminator_loss(self.discriminator(x), self.discriminator(fake.detach()))
+        terms = {}  # the penalty, reported on its own
+        if self.r1_gamma > 0:
+            terms["r1"] = r1_penalty(self.discriminator, x)
+            d_loss = d_loss + self.r1_gamma / 2 * terms["r1"]
         d_loss.backward()
         d_opt.step()
-        d_loss = d_loss.data  # D's graph is done with: free it before G's pass
+        # D's graph is done with: free it before G's pass
+        d_loss, terms = d_loss.data, {k: v.data for k, v in terms.items()}
 
         g_opt.zero_grad()
         self.discriminator.requires_grad_(False)  # gradients through D, not for D
@@ -220,4 +237,4 @@ class GAN(GenerativeModel):
         g_opt.step()
         if self.ema is not None:
             self.update_average()
-        return backend.to_floats({"d_loss": d_loss, "g_loss": g_loss.data})
+        return backend.to_floats({"d_loss": d_loss, "g_loss": g_loss.data, **terms})
