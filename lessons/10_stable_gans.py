@@ -29,8 +29,10 @@
 #
 # - minigen/autograd.py: `grad` (with `create_graph=True`); minigen/gradcheck.py:
 #   `gradcheck`, `gradgradcheck`
-# - minigen/models/wgan.py: `gradient_penalty`, `r1_penalty`, `Critic`,
-#   `WGANGP.critic_losses`, `WGANGP.generator_loss`, `WGANGP.train_step`
+# - minigen/models/penalties.py: `gradient_penalty`, `r1_penalty`,
+#   `input_gradient`
+# - minigen/models/wgan.py: `Critic`, `WGANGP.critic_losses`,
+#   `WGANGP.generator_loss`, `WGANGP.train_step`
 # - minigen/models/gan.py: `GAN` (its `r1_gamma`), `DCGANGenerator`,
 #   `DCGANDiscriminator`
 # - minigen/metrics.py: `frechet_distance`; minigen/classifier.py:
@@ -179,7 +181,7 @@ print(
 # images in the batch, and the penalty is a statement about each sample's
 # gradient. (WGAN-GP used layer normalisation or none in the critic; this one
 # has none.) G is lesson 04's generator. The attribute names are the
-# library's (`Critic`: `body`, `head`), so the library's weights load into
+# library's (`Critic.net`), so the library's weights load into
 # ours. The penalty needs per-sample gradients: since the critic treats each
 # image on its own, the gradient of the *sum* of its scores with respect to
 # the batch xhat holds, in row i, the gradient of C(xhat_i) alone; one
@@ -193,16 +195,17 @@ class Critic(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.body = nn.Sequential(
+        self.net = nn.Sequential(
             nn.Conv2d(1, 64, 4, stride=2, padding=1),
             nn.LeakyReLU(0.2),
             nn.Conv2d(64, 128, 4, stride=2, padding=1),
             nn.LeakyReLU(0.2),
+            nn.Flatten(),
+            nn.Linear(128 * 7 * 7, 1),
         )
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
 
     def forward(self, x):
-        return self.head(self.body(x))
+        return self.net(x)
 
 
 def as_array(x):
@@ -255,7 +258,7 @@ x = data.scale_pixels(train_images[: wgan.batch_size, None], "symmetric")
 backend.manual_seed(123)
 z = backend.randn(x.shape[0], wgan.z_dim)
 with no_grad():
-    fake = wgan.G(z).data  # one fake batch for both sides
+    fake = wgan.generator(z).data  # one fake batch for both sides
 eps = backend.from_numpy(np.random.default_rng(7).random((x.shape[0], 1, 1, 1), dtype=np.float32))
 
 
@@ -321,16 +324,16 @@ gaps = [
         lambda: our_critic_losses(critic, x, fake, eps),
         lambda: wgan.critic_losses(x, fake, eps),
         critic,
-        wgan.D,
+        wgan.critic,
         wgan_adam,
         wgan.make_optimizers()["critic"],
     ),
     check(
         "gradient penalty (gradient_penalty)",
         lambda: our_gradient_penalty(critic, x, fake, eps),
-        lambda: gradient_penalty(wgan.D, x, fake, eps),
+        lambda: gradient_penalty(wgan.critic, x, fake, eps),
         critic,
-        wgan.D,
+        wgan.critic,
         wgan_adam,
         wgan.make_optimizers()["critic"],
     ),
@@ -654,10 +657,10 @@ def watch_wgan(model, epoch, history):
         float(np.mean(history["wasserstein"][-steps_per_epoch:]))
     )
     with nn.eval_mode(model), no_grad():
-        fakes = model.G(z_held)
-        held = model.D(held_real).mean() - model.D(fakes).mean()
+        fakes = model.generator(z_held)
+        held = model.critic(held_real).mean() - model.critic(fakes).mean()
     record["W-hat, held-out batch"].append(held.item())
-    record["wgan-gp FD"].append(frechet_of(model.G))
+    record["wgan-gp FD"].append(frechet_of(model.generator))
     print(
         f"  wgan-gp epoch {epoch + 1}: W-hat {record['W-hat, mean over the epoch'][-1]:.3f} "
         f"(mean over the epoch), {record['W-hat, held-out batch'][-1]:.3f} (held-out batch); "
@@ -760,7 +763,9 @@ fig.tight_layout()
 fig.savefig(out / "wasserstein_vs_frechet.png")
 plt.close(fig)
 plots.image_grid(
-    generate(wgan.G, z_grid), out / "samples_wgan_gp.png", title=f"wgan-gp after {epochs} epochs"
+    generate(wgan.generator, z_grid),
+    out / "samples_wgan_gp.png",
+    title=f"wgan-gp after {epochs} epochs",
 )
 plots.image_grid(
     generate(dcgan.generator, z_grid),
@@ -806,7 +811,7 @@ def ms_per_step(with_penalty):
         if with_penalty:
             loss = model.critic_losses(x, fake, eps)["loss"]
         else:
-            loss = -(model.D(x).mean() - model.D(fake).mean())
+            loss = -(model.critic(x).mean() - model.critic(fake).mean())
         loss.backward()
         opt.step()
 
