@@ -108,9 +108,11 @@ FULL_RUN = {
 # output is a score, not a probability.
 #
 # How to keep C 1-Lipschitz? The first WGAN clipped the weights to a small
-# box, which works badly. **The gradient penalty** (Gulrajani et al. 2017): an
-# optimal critic has gradient norm 1 almost everywhere on the straight lines
-# between real and fake points, so penalise
+# box; Gulrajani et al. found that such a critic ends up too simple, or its
+# gradients explode or vanish. **The gradient penalty** (Gulrajani et al.
+# 2017): an optimal critic has gradient norm 1 almost everywhere on the
+# straight lines between the real and fake points that an optimal transport
+# plan pairs up; WGAN-GP takes random pairs instead and penalises
 #
 #     penalty = E_xhat (||grad_x C(xhat)||_2 - 1)^2,    xhat = eps x_real + (1 - eps) x_fake,
 #
@@ -496,8 +498,9 @@ print(
 # draw 2,000 samples and measure two things: the modes covered (lesson 03's
 # rule: at least 2% of the samples within 0.2 of the centre) and the share of
 # samples within 3 sigma of some centre (how many samples are good ones; the
-# table's first row is 2,000 points of the data itself). Each method runs with three seeds; the table
-# gives the mean ± the standard deviation over them (sample std, ddof = 1).
+# table's first row is 2,000 points of the data itself). Each method runs with
+# three seeds; the table gives the mean ± the standard deviation over them
+# (sample std, ddof = 1), and the seconds one run took.
 
 # %%
 TOY_STD = 0.02
@@ -651,12 +654,13 @@ print(f"saved {out / 'toys.png'}")
 # %% [markdown]
 # On a full run (TBD: the lead reads the table above and describes it here:
 # which method covers the modes, which puts its samples on them, how much the
-# seeds disagree). What to look for in `toys.png`: the non-saturating GAN's
-# samples gather in one place or along a line through a few modes, the
-# collapse of lesson 03; WGAN-GP spreads its samples over the whole region,
-# the ring or the grid, but after so few G updates (each bought with 5 critic
-# updates) they are smeared between the modes rather than on them; R1 has its
-# samples on the ring or grid lines and piles them up on the modes.
+# seeds disagree). What to check in `toys.png`, as trial runs of these
+# settings during the lesson's writing went: the non-saturating GAN's samples
+# gather in one place or along a line through a few modes, the collapse of
+# lesson 03; WGAN-GP spreads its samples over the whole region, the ring or
+# the grid, but after so few G updates (each bought with 5 critic updates)
+# they are smeared between the modes rather than on them; R1 has its samples
+# on the ring or the grid's lines and piles them up on the modes.
 #
 # ## Fashion-MNIST: does the critic's estimate track the quality?
 #
