@@ -814,7 +814,7 @@ correlations = {
 }
 print(
     f"Pearson r with the model's own Fréchet distance, over all {epochs} epochs and over epochs "
-    f"{peak + 1}-{epochs} (from the epoch where the held-out W-hat is largest on; nan: fewer than "
+    f"{peak + 1}-{epochs} (from the epoch where the held-out W-hat is largest on; n/a: fewer than "
     "3 epochs):"
 )
 
@@ -892,20 +892,18 @@ print(f"saved wasserstein_vs_frechet.png, samples_wgan_gp.png and samples_dcgan.
 
 # %% [markdown]
 # On a full run (TBD: the lead describes the measured correlations and
-# curves here). What the numbers can and cannot say: with a handful of epochs,
-# r rests on a handful of points, so read the curves beside it. Lesson 04
-# found that its D and G losses do not fall together and do not follow the
-# samples' quality: they measure the balance of the game, which is why it
-# kept the Fréchet distance as a separate measure. The dcgan panel shows the
-# same losses here, beside that distance. The critic's W-hat is an estimate
-# of a distance between the data and the samples, so it can fall as they
-# improve; but it is only an estimate: the critic is never trained to the
-# end, and while it learns to tell the two apart faster than G improves,
-# W-hat can *rise* as the samples get better. That is why the held-out batch is measured
-# by the same critic at the end of each epoch, on images it never trained
-# on. The price: at the same epochs WGAN-GP's G has had a fifth of DCGAN's
-# updates; compare `samples_wgan_gp.png` with `samples_dcgan.png` and the two
-# Fréchet distances printed above.
+# curves here: where the held-out W-hat peaks, and whether W-hat follows the
+# Fréchet distance after it). What the numbers can and cannot say: with a
+# handful of epochs, r rests on a handful of points, so read the curves
+# beside it. Lesson 04 found that its D and G losses do not fall together and
+# do not follow the samples' quality: they measure the balance of the game,
+# which is why it kept the Fréchet distance as a separate measure. The dcgan
+# panel shows the same losses here, beside that distance. The held-out W-hat
+# is measured by the critic at the end of each epoch, on images it never
+# trained on, so it is not flattered by the training batches. The price of
+# WGAN-GP: at the same epochs its G has had a fifth of DCGAN's updates;
+# compare `samples_wgan_gp.png` with `samples_dcgan.png` and the two Fréchet
+# distances printed above.
 #
 # ## The cost of a penalty
 #
