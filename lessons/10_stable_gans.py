@@ -513,7 +513,7 @@ TOYS = {
     "ring of 8": 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1),
     "5x5 grid": np.stack(np.meshgrid(grid, grid), axis=-1).reshape(-1, 2),
 }
-TOY_STEPS = 10 if args.quick else 600  # G updates
+TOY_STEPS = 4 if args.quick else 600  # G updates
 TOY_BATCH, TOY_Z, TOY_HIDDEN = 128, 16, 64
 SEEDS = [args.seed, args.seed + 1, args.seed + 2]
 
@@ -696,7 +696,7 @@ print(f"saved {out / 'toys.png'}")
 # like with like).
 
 # %%
-EPOCH_IMAGES = 128 if args.quick else 6400
+EPOCH_IMAGES = 64 if args.quick else 6400
 epoch_images = train_images[:EPOCH_IMAGES]
 epochs = args.epochs
 if args.quick and epochs < 3:
@@ -915,7 +915,7 @@ print(f"saved wasserstein_vs_frechet.png, samples_wgan_gp.png and samples_dcgan.
 # ones each), on this machine, now.
 
 # %%
-TIMED, WARM = (2, 1) if args.quick else (5, 2)
+TIMED, WARM = (1, 1) if args.quick else (5, 2)
 
 
 def ms_per_step(with_penalty):
