@@ -10,8 +10,8 @@ import pytest
 LESSONS = sorted(p.name for p in (Path(__file__).parent.parent / "lessons").glob("[0-9][0-9]_*.py"))
 
 
-def test_all_nine_lessons_are_here():
-    assert [name[:2] for name in LESSONS] == [f"{i:02d}" for i in range(1, 10)]
+def test_all_ten_lessons_are_here():
+    assert [name[:2] for name in LESSONS] == [f"{i:02d}" for i in range(1, 11)]
 
 
 @pytest.mark.parametrize("lesson", LESSONS)

@@ -67,7 +67,7 @@ def check_lessons(name):
             command = [sys.executable, str(lesson), "--quick", "--backend", name, "--out", out]
             if not run(command, name):
                 failed.append(lesson.name)
-    return not failed, f"failed: {', '.join(failed)}" if failed else "all nine"
+    return not failed, f"failed: {', '.join(failed)}" if failed else "all ten"
 
 
 def losses_on(name, model, images, seed=0):
