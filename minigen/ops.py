@@ -113,7 +113,12 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """a ** b. d/da = b a^(b-1); d/db = a^b log(a) (needs a > 0)."""
+    """a ** b. d/da = b a^(b-1); d/db = a^b log(a) (needs a > 0).
+
+    Where b = 0 the derivative b a^(b-1) is 0, written as 0 * a^0 rather than
+    0 * a^(-1): at a = 0 the latter is 0 * inf = NaN, and so would be every
+    higher derivative of x**2 at 0 (the third one has exponent 0).
+    """
 
     def forward(self, a, b):
         out = a**b
@@ -122,7 +127,7 @@ class Pow(Function):
 
     def backward(self, grad):
         a, b, out = self.saved_tensors
-        ga = grad * b * a ** (b - 1) if self.needs_input_grad[0] else None
+        ga = grad * b * a ** (b - (b.data != 0)) if self.needs_input_grad[0] else None
         gb = grad * out * log(a) if self.needs_input_grad[1] else None
         return ga, gb
 
