@@ -25,6 +25,7 @@ from hypothesis.extra import numpy as hnp
 import minigen
 from minigen import backend, nn, ops
 from minigen.nn import functional as F  # noqa: N812 - the PyTorch idiom
+from minigen.nn import layers
 
 
 def check(f, *inputs):
@@ -691,3 +692,92 @@ def test_small_network_end_to_end(data):
         )
 
     check(f, x, *l1.parameters(), *bn.parameters(), *l2.parameters())
+
+
+# ------------------------------------------- batch norm: the statistics are not constants
+
+
+def composed_batch_norm(x, gamma, beta, eps=1e-5):
+    """Training-mode batch norm written with basic ops (mean, sub, mul, pow), whose
+    second derivatives come from those ops' own backwards."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    centred = x - x.mean(axis=axes, keepdims=True)
+    var = (centred * centred).mean(axis=axes, keepdims=True)
+    return centred * (var + eps) ** -0.5 * gamma.reshape(shape) + beta.reshape(shape)
+
+
+def fused_batch_norm(x, gamma, beta, eps=1e-5):
+    return F.batch_norm(x, None, None, gamma, beta, True, 0.1, eps)
+
+
+def penalty_and_its_gradients(bn, x, gamma, beta, r, s):
+    """The first gradients of sum(bn * r) (made with create_graph), and the
+    gradients of the penalty sum(first gradient of x * s) + |first gradient of gamma|^2."""
+    y = bn(x, gamma, beta)
+    gx, ggamma, gbeta = minigen.grad(y, [x, gamma, beta], r, create_graph=True)
+    penalty = (gx * s).sum() + (ggamma * ggamma).sum()
+    second = minigen.grad(penalty, [x, gamma, beta], allow_unused=True)
+    return [host(v) for v in (y, gx, ggamma, gbeta, *second)]
+
+
+class ConstantStatisticsBatchNorm(layers.BatchNormFunction):
+    """The classic bug: a backward that reads the batch mean and invstd that
+    forward computed, as constants, also when it builds a graph. Its first
+    derivative is right; its second loses every term through the statistics."""
+
+    def backward(self, grad):
+        x, weight = self.saved_tensors
+        shape, axes, m = self.shape, self.axes, self.m
+        invstd = minigen.Tensor(self.invstd).reshape(shape)
+        xhat = (x - minigen.Tensor(self.mean).reshape(shape)) * invstd
+        gbeta, ggamma = grad.sum(axis=axes), (grad * xhat).sum(axis=axes)
+        gx = grad - (gbeta / m).reshape(shape) - xhat * (ggamma / m).reshape(shape)
+        return gx * invstd * weight.reshape(shape), ggamma, gbeta
+
+
+bn_train_shapes = st.sampled_from([(4, 2), (3, 1), (2, 2, 3), (2, 2, 2, 2), (3, 1, 1, 2)])
+
+
+@settings(max_examples=10)
+@given(data=st.data(), shape=bn_train_shapes)
+def test_batch_norm_train_double_backward_matches_the_composed_ops(data, shape):
+    c = shape[1]
+    x = t(data.draw(arrays(shape, -1, 1), label="x") + np.arange(np.prod(shape)).reshape(shape))
+    gamma = t(data.draw(arrays((c,), 0.5, 2), label="gamma"))
+    beta = t(data.draw(arrays((c,)), label="beta"))
+    r = t(data.draw(arrays(shape), label="r"), requires_grad=False)
+    s = t(data.draw(arrays(shape), label="s"), requires_grad=False)
+    fused = penalty_and_its_gradients(fused_batch_norm, x, gamma, beta, r, s)
+    composed = penalty_and_its_gradients(composed_batch_norm, x, gamma, beta, r, s)
+    names = ["y", "dx", "dgamma", "dbeta", "d2x", "d2gamma", "d2beta"]
+    for name, a, b in zip(names, fused, composed):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9, err_msg=name)
+    minigen.gradgradcheck(fused_batch_norm, x, gamma, beta)
+
+
+@pytest.mark.parametrize("bug", ["a Function with constant statistics", "library backward"])
+def test_batch_norm_with_constant_statistics_is_caught(bug, monkeypatch):
+    """Treating the batch mean and invstd as constants in backward keeps the
+    first derivative right and the second wrong: the comparison with the
+    composed ops and gradgradcheck must both see it. Made two ways: a wrong
+    Function put in the library's place, and the library's own backward told
+    that no graph is being built (so it takes forward's statistics)."""
+    rng = np.random.default_rng(0)
+    shape = (4, 2)
+    x = t(rng.uniform(-1, 1, shape) + np.arange(8.0).reshape(shape))
+    gamma, beta = t(rng.uniform(0.5, 2, 2)), t(rng.uniform(-1, 1, 2))
+    r = t(rng.standard_normal(shape), requires_grad=False)
+    s = t(rng.standard_normal(shape), requires_grad=False)
+    composed = penalty_and_its_gradients(composed_batch_norm, x, gamma, beta, r, s)
+    if bug == "library backward":
+        monkeypatch.setattr(layers, "is_grad_enabled", lambda: False)
+    else:
+        monkeypatch.setattr(layers, "BatchNormFunction", ConstantStatisticsBatchNorm)
+    wrong = penalty_and_its_gradients(fused_batch_norm, x, gamma, beta, r, s)
+    for a, b in zip(wrong[:4], composed[:4]):  # values and first derivatives: right
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    assert not np.allclose(wrong[4], composed[4], rtol=1e-6, atol=1e-6)  # d2x: wrong
+    minigen.gradcheck(fused_batch_norm, x, gamma, beta)
+    with pytest.raises(minigen.GradcheckError, match="input 0"):
+        minigen.gradgradcheck(fused_batch_norm, x, gamma, beta)
