@@ -109,6 +109,27 @@ def test_pow_integer_exponent_negative_base(data, shape, exponent):
     check(lambda x: x**exponent, x)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: Pow.backward is b * a ** (b - 1) for every b; once the exponent is 0 the "
+    "next derivative is 0 * a ** -1, which at a = 0 is 0 * inf = NaN (PyTorch gives 0)",
+)
+def test_pow_higher_derivatives_at_a_zero_base():
+    """x ** 1 has second derivative 0 and x ** 2 third derivative 0, also at x = 0;
+    so has relu(x) ** 2 where relu is 0 (a common penalty)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = t(np.array([0.0, -1.0, 1.5]))
+        (g,) = minigen.grad((x**1).sum(), x, create_graph=True)
+        (h,) = minigen.grad(g.sum(), x, allow_unused=True)
+        np.testing.assert_array_equal(host(h), [0.0, 0.0, 0.0])
+        for y in (x**2, x.relu() ** 2):
+            (g,) = minigen.grad(y.sum(), x, create_graph=True)
+            (h,) = minigen.grad(g.sum(), x, create_graph=True)
+            (k,) = minigen.grad(h.sum(), x, allow_unused=True)
+            np.testing.assert_array_equal(host(k), [0.0, 0.0, 0.0])
+        minigen.gradgradcheck(lambda x: x**1, x)
+
+
 @given(data=st.data(), shapes2=broadcastable_shapes(2))
 def test_pow_tensor_exponent(data, shapes2):
     """Base and exponent both tensors: the mixed and the exponent's second
@@ -692,6 +713,63 @@ def test_small_network_end_to_end(data):
         )
 
     check(f, x, *l1.parameters(), *bn.parameters(), *l2.parameters())
+
+
+# ------------------------------------------------------------ third derivatives
+
+
+def gradient_of(f):
+    """x -> tanh of the first gradient of sum(f(x) * v) (v fixed), built with
+    create_graph: gradgradcheck of it checks third derivatives. They reach the
+    backwards of the Functions that only backward passes make (Scale,
+    ScatterAdd, Conv2dWeightFunction...), and the tanh makes the gradient
+    those backwards receive depend on x, so a graph they fail to record shows."""
+
+    def first(*xs):
+        out = f(*xs)
+        v = backend.from_numpy(np.random.default_rng(7).standard_normal(out.shape))
+        grads = minigen.grad(out, list(xs), minigen.Tensor(v), create_graph=True)
+        return minigen.concatenate([g.reshape(-1) for g in grads]).tanh()
+
+    return first
+
+
+# name: (function, shapes of its inputs, values kept away from 0); cubes, not
+# squares, around the piecewise-linear ops (see test_pow_higher_derivatives_at_a_zero_base)
+THIRD = {
+    "relu": (lambda x: x.relu() ** 3, [(2, 3)], True),
+    "leaky_relu": (lambda x: x.leaky_relu(-0.5) ** 3, [(2, 3)], True),
+    "clip": (lambda x: x.clip(-1.0, 0.5) ** 3 * x, [(2, 3)], True),
+    "max": (lambda x: (x * x.exp()).max(axis=1) ** 3, [(2, 3)], False),
+    "getitem": (lambda x: x[[0, 1, 0, 0]] ** 3, [(2, 2)], False),
+    "tanh and logsumexp": (lambda x: x.tanh().logsumexp(axis=0), [(3, 2)], False),
+    "linear": (lambda x, w: F.linear(x, w).tanh(), [(2, 3), (2, 3)], False),
+    "conv2d": (
+        lambda x, w: F.conv2d(x, w, stride=2, padding=1) ** 3,
+        [(1, 1, 3, 2), (2, 1, 2, 2)],
+        False,
+    ),
+    "conv_transpose2d": (
+        lambda x, w: F.conv_transpose2d(x, w, stride=2, output_padding=1) ** 3,
+        [(1, 2, 2, 1), (2, 1, 2, 2)],
+        False,
+    ),
+    "batch_norm": (lambda x: F.batch_norm(x, None, None, training=True).tanh(), [(3, 2)], False),
+}
+
+
+@pytest.mark.parametrize("name", list(THIRD))
+@settings(max_examples=5)
+@given(data=st.data())
+def test_third_derivatives(name, data):
+    f, input_shapes, away_from_zero = THIRD[name]
+    avoid = (0.0, -1.0, 0.5) if away_from_zero else ()
+    xs = [t(data.draw(arrays(s, avoid=avoid), label=f"x{i}")) for i, s in enumerate(input_shapes)]
+    if name == "max":  # no ties: distinct values
+        xs = [t(host(xs[0]) + np.arange(6.0).reshape(2, 3) * 0.05)]
+    if name == "batch_norm":  # a spread-out batch
+        xs = [t(host(xs[0]) + np.arange(6.0).reshape(3, 2))]
+    check(gradient_of(f), *xs)
 
 
 # ------------------------------------------- batch norm: the statistics are not constants
