@@ -481,6 +481,18 @@ def test_backward_through_a_gradient_accumulates_second_derivatives():
     np.testing.assert_allclose(host(x.grad), 36 * xs**3, rtol=1e-12)
 
 
+def test_backward_of_a_loss_made_of_a_function_and_its_gradient():
+    """L = f(x) + |grad f(x)|^2 with f = sum(exp(x)): one .backward() walks the
+    original graph and the gradient's graph, which share Exp's node:
+    dL/dx = exp(x) + 2 exp(2x)."""
+    xs = np.array([0.3, -0.5, 1.2])
+    x = t(xs)
+    y = x.exp().sum()
+    (g,) = minigen.grad(y, x, create_graph=True)
+    (y + (g * g).sum()).backward()
+    np.testing.assert_allclose(host(x.grad), np.exp(xs) + 2 * np.exp(2 * xs), rtol=1e-12)
+
+
 def test_requires_grad_on_a_leaf_and_on_a_non_leaf():
     x = t(np.array([1.0, 2.0]), requires_grad=False)
     assert x.requires_grad_() is x and x.requires_grad
