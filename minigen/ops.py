@@ -115,9 +115,9 @@ class Neg(Function):
 class Pow(Function):
     """a ** b. d/da = b a^(b-1); d/db = a^b log(a) (needs a > 0).
 
-    Where b = 0 the derivative b a^(b-1) is 0, written as 0 * a^0 rather than
-    0 * a^(-1): at a = 0 the latter is 0 * inf = NaN, and so would be every
-    higher derivative of x**2 at 0 (the third one has exponent 0).
+    Where a constant b is 0 the derivative b a^(b-1) is 0, written as 0 * a^0
+    rather than 0 * a^(-1): at a = 0 the latter is 0 * inf = NaN, and so would
+    be every higher derivative of x**2 at 0 (the third one has exponent 0).
     """
 
     def forward(self, a, b):
@@ -127,7 +127,10 @@ class Pow(Function):
 
     def backward(self, grad):
         a, b, out = self.saved_tensors
-        ga = grad * b * a ** (b - (b.data != 0)) if self.needs_input_grad[0] else None
+        # a constant exponent 0 gives 0 * a^0 (see above); an exponent that is itself
+        # differentiated keeps a^(b-1), whose derivative in b at b = 0 is a^-1
+        exponent = b - 1 if self.needs_input_grad[1] else b - (b.data != 0)
+        ga = grad * b * a**exponent if self.needs_input_grad[0] else None
         gb = grad * out * log(a) if self.needs_input_grad[1] else None
         return ga, gb
 

@@ -109,11 +109,6 @@ def test_pow_integer_exponent_negative_base(data, shape, exponent):
     check(lambda x: x**exponent, x)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Pow.backward is b * a ** (b - 1) for every b; once the exponent is 0 the "
-    "next derivative is 0 * a ** -1, which at a = 0 is 0 * inf = NaN (PyTorch gives 0)",
-)
 def test_pow_higher_derivatives_at_a_zero_base():
     """x ** 1 has second derivative 0 and x ** 2 third derivative 0, also at x = 0;
     so has relu(x) ** 2 where relu is 0 (a common penalty)."""
