@@ -40,8 +40,8 @@
 #
 # The library code it relies on, to open alongside:
 #
-# - minigen/models/vae.py: `MLPEncoder`, `MLPDecoder`, `VAE.losses`, `VAE.train_step`
-# - minigen/ops.py: `reparameterize`
+# - minigen/models/vae.py: `reparameterize`, `MLPEncoder`, `MLPDecoder`, `VAE.losses`,
+#   `VAE.train_step`
 # - minigen/nn/losses.py: `binary_cross_entropy_with_logits`, `gaussian_kl`
 # - minigen/optim.py: `Adam`; minigen/train.py: `train`
 # - minigen/metrics.py: `negative_elbo`, `importance_weighted_nll`
@@ -123,7 +123,7 @@ def vae_losses(x, eps):
 # One training step: zero the gradients, the loss, backward, one Adam step.
 # The same step on the library's model (`VAE.train_step`), from the same
 # weights, on the same batch, with the same noise (the same seed before the
-# draw; `ops.reparameterize` draws eps with `backend.randn`) must give the
+# draw; `reparameterize` draws eps with `backend.randn`) must give the
 # same losses and the same gradients up to float32 rounding (about 1e-7 of
 # the values; our KL is written out, the library's is one Function,
 # `GaussianKL`, so the last bits may differ). Adam's updates agree less

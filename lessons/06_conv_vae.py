@@ -27,7 +27,7 @@
 #
 # - minigen/models/vae.py: `ConvEncoder`, `ConvDecoder`, `VAE.losses`, `VAE.train_step`
 # - minigen/nn/conv.py: `Conv2d`, `ConvTranspose2d` (built in lesson 02)
-# - minigen/ops.py: `reparameterize`; minigen/nn/losses.py:
+# - minigen/models/vae.py: `reparameterize`; minigen/nn/losses.py:
 #   `binary_cross_entropy_with_logits`, `gaussian_kl`
 # - minigen/train.py: `train`; minigen/metrics.py: `negative_elbo`
 # - minigen/plots.py: `epoch_curves`, `image_grid`

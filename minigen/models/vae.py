@@ -2,7 +2,7 @@
 
 The encoder maps an image x to the mean and log-variance of a Gaussian over
 the latent z. We sample z = mu + exp(logvar / 2) * eps with eps ~ N(0, I)
-(``ops.reparameterize``, the reparameterisation trick: the randomness is an
+(``reparameterize``, the reparameterisation trick: the randomness is an
 input, so gradients flow to mu and logvar). The decoder maps z to Bernoulli
 logits for the pixels.
 
@@ -19,7 +19,19 @@ for the BCE).
 from minigen import backend, nn, optim
 from minigen.models.base import GenerativeModel
 from minigen.nn import functional as F
-from minigen.ops import reparameterize
+from minigen.ops import exp
+
+
+def reparameterize(mu, logvar, eps=None):
+    """z = mu + exp(logvar / 2) * eps, eps ~ N(0, I): a sample of N(mu, exp(logvar)).
+
+    The reparameterisation trick: the randomness is an input, so gradients
+    flow to mu and logvar. ``eps`` is drawn with ``backend.randn`` in mu's
+    dtype unless given (the importance-weighted bound needs it back).
+    """
+    if eps is None:
+        eps = backend.randn(*mu.shape, dtype=mu.dtype)
+    return mu + exp(logvar * 0.5) * eps
 
 
 class MLPEncoder(nn.Module):

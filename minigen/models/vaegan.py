@@ -34,9 +34,8 @@ from minigen.models.gan import (
     generator_loss,
     real_loss,
 )
-from minigen.models.vae import ConvDecoder, ConvEncoder
+from minigen.models.vae import ConvDecoder, ConvEncoder, reparameterize
 from minigen.nn import functional as F
-from minigen.ops import reparameterize
 
 
 class VAEGAN(GenerativeModel):
