@@ -17,6 +17,7 @@ DCGAN initialisation (``dcgan_init_``), as does the VAE-GAN.
 
 from minigen import backend, nn, optim
 from minigen.models.base import GenerativeModel
+from minigen.models.options import MAX_SIZE, Option
 from minigen.models.penalties import r1_penalty
 from minigen.nn import functional as F
 
@@ -168,26 +169,26 @@ class GAN(GenerativeModel):
     scale = "symmetric"  # pixels in [-1, 1], to match tanh
     batch_size = 64
 
-    def __init__(
-        self, kind="mlp", z_dim=64, pack=1, lr=2e-4, betas=(0.5, 0.999), ema=None, r1_gamma=0.0
-    ):
-        super().__init__(
-            kind=kind, z_dim=z_dim, pack=pack, lr=lr, betas=betas, ema=ema, r1_gamma=r1_gamma
-        )
-        self.kind, self.z_dim, self.lr, self.betas, self.ema = kind, z_dim, lr, betas, ema
-        self.r1_gamma = r1_gamma
-        self.name = {"mlp": "mlp-gan", "dcgan": "dcgan"}.get(kind)
-        if kind == "mlp":
-            self.generator = MLPGenerator(z_dim)
-            self.discriminator = MLPDiscriminator(pack)
-        elif kind == "dcgan":
-            self.generator = DCGANGenerator(z_dim)
-            self.discriminator = DCGANDiscriminator()
+    kind = Option(str, "mlp", ("mlp", "dcgan"), "the networks: MLPs or DCGAN convolutions")
+    z_dim = Option(int, 64, f"[1, {MAX_SIZE}]", "length of the noise vector z")
+    pack = Option(int, 1, "[1, 64]", "PacGAN: images D judges together (1: off)")
+    lr = Option(float, 2e-4, "(0, inf)", "Adam's learning rate, both networks")
+    betas = Option(float, (0.5, 0.999), "[0, 1)", "Adam's beta1 and beta2", size=2)
+    ema = Option(float, None, "(0, 1)", "decay of G's weight average used in eval (None: off)")
+    r1_gamma = Option(float, 0.0, "[0, inf)", "weight gamma of the R1 penalty (0: off)")
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.name = {"mlp": "mlp-gan", "dcgan": "dcgan"}[self.kind]
+        if self.kind == "mlp":
+            self.generator = MLPGenerator(self.z_dim)
+            self.discriminator = MLPDiscriminator(self.pack)
         else:
-            raise ValueError(f"unknown GAN kind {kind!r}; use 'mlp' or 'dcgan'")
+            self.generator = DCGANGenerator(self.z_dim)
+            self.discriminator = DCGANDiscriminator()
         dcgan_init_(self)
-        if ema is not None:
-            self.generator_ema = type(self.generator)(z_dim)
+        if self.ema is not None:
+            self.generator_ema = type(self.generator)(self.z_dim)
             self.generator_ema.load_state_dict(self.generator.state_dict())
 
     def make_optimizers(self):

@@ -18,6 +18,7 @@ for the BCE).
 
 from minigen import backend, nn, optim
 from minigen.models.base import GenerativeModel
+from minigen.models.options import MAX_SIZE, Option
 from minigen.nn import functional as F
 from minigen.ops import exp
 
@@ -108,20 +109,23 @@ class VAE(GenerativeModel):
     scale = "unit"  # pixels in [0, 1], Bernoulli targets
     batch_size = 128
 
-    def __init__(self, kind="mlp", latent_dim=None, lr=1e-3):
-        super().__init__(kind=kind, latent_dim=latent_dim, lr=lr)
-        self.kind, self.lr = kind, lr
-        self.name = {"mlp": "mlp-vae", "conv": "conv-vae"}.get(kind)
-        if kind == "mlp":
-            self.latent_dim = latent_dim or 20
+    kind = Option(str, "mlp", ("mlp", "conv"), "the networks: MLPs or convolutions")
+    latent_dim = Option(
+        int, None, f"[1, {MAX_SIZE}]", "length of the latent z (None: 20 for mlp, 16 for conv)"
+    )
+    lr = Option(float, 1e-3, "(0, inf)", "Adam's learning rate")
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.name = {"mlp": "mlp-vae", "conv": "conv-vae"}[self.kind]
+        if self.latent_dim is None:
+            self.latent_dim = {"mlp": 20, "conv": 16}[self.kind]
+        if self.kind == "mlp":
             self.encoder = MLPEncoder(self.latent_dim)
             self.decoder = MLPDecoder(self.latent_dim)
-        elif kind == "conv":
-            self.latent_dim = latent_dim or 16
+        else:
             self.encoder = ConvEncoder(self.latent_dim)
             self.decoder = ConvDecoder(self.latent_dim)
-        else:
-            raise ValueError(f"unknown VAE kind {kind!r}; use 'mlp' or 'conv'")
 
     def forward(self, x):
         """Logits of the reconstruction, and q(z|x)'s mu and logvar."""
