@@ -11,8 +11,8 @@ the loop every training shares (minigen/loop.py):
 
 A checkpoint holds everything the next epoch depends on, so resuming from
 epoch k gives bit-for-bit the parameters of a run that never stopped (on the
-same backend). Resuming asks the model what it keeps (``on_resume``: a
-VQ-VAE drops a prior fitted on codes that training will move).
+same backend). Resuming asks the model what training would make stale
+(``on_resume``: a part fitted on what training will move is dropped).
 
 Nothing is lost: a fresh run refuses to replace a checkpoint it did not
 write (``overwrite=True`` to allow it), the output folder is checked before
@@ -20,8 +20,8 @@ the first step, and a loss that becomes NaN or infinite stops training at
 once with ``DivergenceError``. No checkpoint holding NaN or inf is ever
 written or loaded.
 
-``fit_part`` fits a model's optional part (its ``parts``: the VQ-VAE's
-prior) into a checkpoint after training; the command line calls it.
+``fit_part`` fits an optional part of a model (one of its ``parts``) into a
+checkpoint after training; the command line calls it.
 """
 
 import math
@@ -168,7 +168,7 @@ def fit_part(
     quiet=False, **options,
 ):  # fmt: skip
     """Fit the optional part ``part`` of the model in checkpoint ``path`` (one of its
-    ``parts``: a VQ-VAE's "prior") on the training images, and write it into
+    ``parts``) on the training images, and write it into
     that checkpoint. Returns (model, the part's loss per epoch).
 
     The rest of the checkpoint stays as it was, its RNG state included, so

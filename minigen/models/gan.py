@@ -17,6 +17,7 @@ DCGAN initialisation (``dcgan_init_``), as does the VAE-GAN.
 
 from minigen import backend, nn, optim
 from minigen.models.base import GenerativeModel
+from minigen.models.blocks import IMAGE_SHAPE, PIXELS, STEM_SIDE, stem
 from minigen.models.options import MAX_SIZE, Option
 from minigen.models.penalties import r1_penalty
 from minigen.nn import functional as F
@@ -48,9 +49,9 @@ class MLPGenerator(nn.Module):
             nn.LeakyReLU(0.2),
             nn.Linear(256, 512),
             nn.LeakyReLU(0.2),
-            nn.Linear(512, 784),
+            nn.Linear(512, PIXELS),
             nn.Tanh(),
-            nn.Unflatten((1, 28, 28)),
+            nn.Unflatten(IMAGE_SHAPE),
         )
 
     def forward(self, z):
@@ -70,7 +71,7 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         self.pack = pack
         self.net = nn.Sequential(
-            nn.Linear(784 * pack, 512),
+            nn.Linear(PIXELS * pack, 512),
             nn.LeakyReLU(0.2),
             nn.Linear(512, 256),
             nn.LeakyReLU(0.2),
@@ -78,7 +79,12 @@ class MLPDiscriminator(nn.Module):
         )
 
     def forward(self, x):
-        return self.net(x.reshape(x.shape[0] // self.pack, 784 * self.pack))
+        return self.net(x.reshape(x.shape[0] // self.pack, PIXELS * self.pack))
+
+
+def leaky_relu():
+    """LeakyReLU(0.2), the DCGAN discriminator's activation."""
+    return nn.LeakyReLU(0.2)
 
 
 class DCGANGenerator(nn.Module):
@@ -87,10 +93,10 @@ class DCGANGenerator(nn.Module):
     def __init__(self, z_dim=64):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(z_dim, 128 * 7 * 7),
-            nn.BatchNorm1d(128 * 7 * 7),
+            nn.Linear(z_dim, 128 * STEM_SIDE**2),
+            nn.BatchNorm1d(128 * STEM_SIDE**2),
             nn.ReLU(),
-            nn.Unflatten((128, 7, 7)),
+            nn.Unflatten((128, STEM_SIDE, STEM_SIDE)),
             nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1),
             nn.BatchNorm2d(64),
             nn.ReLU(),
@@ -111,14 +117,8 @@ class DCGANDiscriminator(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(1, 64, 4, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(64, 128, 4, stride=2, padding=1),
-            nn.BatchNorm2d(128),
-            nn.LeakyReLU(0.2),
-        )
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+        self.body = nn.Sequential(*stem(64, leaky_relu, batch_norm=True))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(128 * STEM_SIDE**2, 1))
 
     def features(self, x):
         return self.body(x)

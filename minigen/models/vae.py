@@ -18,6 +18,7 @@ for the BCE).
 
 from minigen import backend, nn, optim
 from minigen.models.base import GenerativeModel
+from minigen.models.blocks import IMAGE_SHAPE, PIXELS, STEM_SIDE, stem
 from minigen.models.options import MAX_SIZE, Option
 from minigen.nn import functional as F
 from minigen.ops import exp
@@ -40,7 +41,7 @@ class MLPEncoder(nn.Module):
 
     def __init__(self, latent_dim=20, hidden=400):
         super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), nn.Linear(784, hidden), nn.ReLU())
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(PIXELS, hidden), nn.ReLU())
         self.mu = nn.Linear(hidden, latent_dim)
         self.logvar = nn.Linear(hidden, latent_dim)
 
@@ -57,8 +58,8 @@ class MLPDecoder(nn.Module):
         self.net = nn.Sequential(
             nn.Linear(latent_dim, hidden),
             nn.ReLU(),
-            nn.Linear(hidden, 784),
-            nn.Unflatten((1, 28, 28)),
+            nn.Linear(hidden, PIXELS),
+            nn.Unflatten(IMAGE_SHAPE),
         )
 
     def forward(self, z):
@@ -70,15 +71,9 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, latent_dim=16):
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(1, 32, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Flatten(),
-        )
-        self.mu = nn.Linear(64 * 7 * 7, latent_dim)
-        self.logvar = nn.Linear(64 * 7 * 7, latent_dim)
+        self.body = nn.Sequential(*stem(32, nn.ReLU), nn.Flatten())
+        self.mu = nn.Linear(64 * STEM_SIDE**2, latent_dim)
+        self.logvar = nn.Linear(64 * STEM_SIDE**2, latent_dim)
 
     def forward(self, x):
         h = self.body(x)
@@ -91,9 +86,9 @@ class ConvDecoder(nn.Module):
     def __init__(self, latent_dim=16):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(latent_dim, 64 * 7 * 7),
+            nn.Linear(latent_dim, 64 * STEM_SIDE**2),
             nn.ReLU(),
-            nn.Unflatten((64, 7, 7)),
+            nn.Unflatten((64, STEM_SIDE, STEM_SIDE)),
             nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1),
             nn.ReLU(),
             nn.ConvTranspose2d(32, 1, 4, stride=2, padding=1),

@@ -35,6 +35,7 @@ from minigen import backend, nn, optim
 from minigen.autograd import Tensor
 from minigen.data.batches import unit_batches
 from minigen.models.base import GenerativeModel, Part
+from minigen.models.blocks import STEM_SIDE, stem
 from minigen.models.options import MAX_SIZE, Option, declared
 from minigen.models.prior import PixelCNN, fit_prior
 from minigen.nn import functional as F
@@ -145,15 +146,8 @@ class VQVAE(GenerativeModel):
     def __init__(self, **options):
         super().__init__(**options)
         num_codes, code_dim = self.num_codes, self.code_dim
-        self.encoder = nn.Sequential(
-            nn.Conv2d(1, 32, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(64, code_dim, 1),
-        )
-        side = F.conv_output_size(F.conv_output_size(28, 4, 2, 1), 4, 2, 1)
-        self.grid_size = (side, side)  # code positions per 28x28 image
+        self.encoder = nn.Sequential(*stem(32, nn.ReLU), nn.Conv2d(64, code_dim, 1))
+        self.grid_size = (STEM_SIDE, STEM_SIDE)  # code positions per image
         self.quantizer = VectorQuantizer(num_codes, code_dim, self.beta, self.restart_dead)
         self.decoder = nn.Sequential(
             nn.Conv2d(code_dim, 64, 1),

@@ -25,7 +25,8 @@ critic has no BatchNorm (it would mix the samples of a batch).
 from minigen import backend, nn, optim
 from minigen.autograd import no_grad
 from minigen.models.base import GenerativeModel
-from minigen.models.gan import DCGANGenerator, dcgan_init_
+from minigen.models.blocks import STEM_SIDE, stem
+from minigen.models.gan import DCGANGenerator, dcgan_init_, leaky_relu
 from minigen.models.options import MAX_SIZE, Option
 from minigen.models.penalties import gradient_penalty, r1_penalty
 
@@ -40,12 +41,7 @@ class Critic(nn.Module):
     def __init__(self):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(1, 64, 4, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(64, 128, 4, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Flatten(),
-            nn.Linear(128 * 7 * 7, 1),
+            *stem(64, leaky_relu), nn.Flatten(), nn.Linear(128 * STEM_SIDE**2, 1)
         )
 
     def forward(self, x):
