@@ -90,20 +90,9 @@ def train(
     if target is not None:  # before the data (maybe a download) and before the first step
         check_out(target, resume, overwrite)
     if start >= epochs:
-        if not quiet:
-            print(
-                f"{model.name}: {resume} is already at epoch {start}, and {epochs} epoch(s) were "
-                "asked for: nothing to do. Ask for more epochs to train further."
-            )
+        _nothing_to_do(model, resume, start, epochs, quiet)
         return model, optimizers, history
     images = _enough_images(model, training_images(dataset, quiet) if images is None else images)
-
-    def batches(epoch):
-        steps = data.batches(
-            images, batch_size=model.batch_size, seed=seed, epoch=epoch, scale=model.scale
-        )
-        total = data.num_batches(len(images), model.batch_size, drop_last=True)
-        return (x for x, _ in steps), total  # images only: no labels
 
     def end_epoch(epoch, stopped):
         if target is not None:
@@ -112,19 +101,34 @@ def train(
             on_epoch_end(model, epoch, history)
 
     loop.run(
-        model,
-        lambda x: model.train_step(x, optimizers),
-        batches,
-        epochs,
-        name=model.name,
-        start=start,
-        history=history,
-        budget=budget,
-        end_epoch=end_epoch,
+        model, lambda x: model.train_step(x, optimizers), _batches(images, model, seed), epochs,
+        name=model.name, start=start, history=history, budget=budget, end_epoch=end_epoch,
         advice=lambda epoch: f"{_kept(target, epoch)} Lower the learning rate or change the seed.",
         quiet=quiet,
-    )
+    )  # fmt: skip
     return model, optimizers, history
+
+
+def _batches(images, model, seed):
+    """batches(epoch) for the loop: the epoch's shuffled batches of images (no labels),
+    in the model's pixel scale, and how many there are."""
+
+    def batches(epoch):
+        pairs = data.batches(
+            images, batch_size=model.batch_size, seed=seed, epoch=epoch, scale=model.scale
+        )
+        total = data.num_batches(len(images), model.batch_size, drop_last=True)
+        return (x for x, _ in pairs), total
+
+    return batches
+
+
+def _nothing_to_do(model, resume, start, epochs, quiet):
+    if not quiet:
+        print(
+            f"{model.name}: {resume} is already at epoch {start}, and {epochs} epoch(s) were "
+            "asked for: nothing to do. Ask for more epochs to train further."
+        )
 
 
 def _begin(name, seed, resume, options):
@@ -344,9 +348,22 @@ def check_meta(path, tree, name=None):
         value = meta[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             fail(f"meta/{key} is {value!r}, not a non-negative integer")
-    options = meta["options"]
+    _check_options(path, model_name, meta["options"])
+    history = meta["history"]
+    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+        fail("meta/history is not a dict of loss lists")
+    if not isinstance(meta["rng"], dict):
+        fail("meta/rng is not the state of a NumPy random generator")
+    return meta
+
+
+def _check_options(path, model_name, options):
+    """meta/options: plain values first (so nothing huge is ever built), then the
+    model's own declaration of each option."""
     if not isinstance(options, dict):
-        fail(f"meta/options is {options!r}, not a dict of options")
+        raise checkpoint.CheckpointError(
+            f"{path}: meta/options is {options!r}, not a dict of options"
+        )
     for key, value in options.items():
         values = value if isinstance(value, list) else [value]
         for v in values:
@@ -356,20 +373,16 @@ def check_meta(path, tree, name=None):
                 continue
             if isinstance(v, float) and math.isfinite(v):
                 continue
-            fail(
-                f"meta/options/{key} is {value!r}: options are strings, booleans, finite "
-                f"numbers and integers up to {MAX_SIZE}"
+            raise checkpoint.CheckpointError(
+                f"{path}: meta/options/{key} is {value!r}: options are strings, booleans, "
+                f"finite numbers and integers up to {MAX_SIZE}"
             )
     try:  # against the model's declaration, before anything is built
         check_options(model_name, options)
     except (TypeError, ValueError) as e:
-        fail(f"meta/options do not fit a {model_name}: {e}")
-    history = meta["history"]
-    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
-        fail("meta/history is not a dict of loss lists")
-    if not isinstance(meta["rng"], dict):
-        fail("meta/rng is not the state of a NumPy random generator")
-    return meta
+        raise checkpoint.CheckpointError(
+            f"{path}: meta/options do not fit a {model_name}: {e}"
+        ) from e
 
 
 def check_arrays(path, tree):
