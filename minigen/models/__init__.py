@@ -6,6 +6,11 @@ is a ``GenerativeModel`` (minigen/models/base.py: name, options, batch size,
 pixel scale, ``make_optimizers``, ``train_step``, ``sample``, ``reconstruct``
 where it has an encoder), so ``build("dcgan")`` and ``GAN(kind="dcgan")``
 train, save and sample through the same functions.
+
+Each model declares its options once (``Option`` class attributes,
+minigen/models/options.py): ``build`` checks them, ``check_options`` checks a
+checkpoint's before anything is built, and ``flags(name)`` gives the command
+line its flags. A new model is a class and one line in ``MODELS``.
 """
 
 from minigen.models import options as options_module

@@ -34,6 +34,7 @@ two stacks remove it), is small on a 7x7 grid after four layers.
 
 from minigen import backend, loop, nn, optim
 from minigen.autograd import ShapeError, Tensor
+from minigen.models.blocks import STEM_SIDE
 from minigen.nn import functional as F
 
 
@@ -86,7 +87,7 @@ class PixelCNN(nn.Module):
     be built again.
     """
 
-    def __init__(self, num_codes=64, grid_size=(7, 7), hidden=32, layers=3):
+    def __init__(self, num_codes=64, grid_size=(STEM_SIDE, STEM_SIDE), hidden=32, layers=3):
         super().__init__()
         self.num_codes, self.grid_size = int(num_codes), tuple(int(s) for s in grid_size)
         self.options = {
