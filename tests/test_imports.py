@@ -125,3 +125,30 @@ def test_the_table_reader_reads_continued_rows_and_refuses_an_import_outside_its
         ====  ==========
         """)
     assert import_table(doc) == [(["a", "b"], ["c", "d", "e"]), (["c", "d"], [])]
+
+
+def test_the_training_loop_and_the_command_line_name_no_model():
+    """train.py and __main__.py ask the models (minigen/models/base.py's hooks); no
+    string or name in their code (docstrings aside) is a model's or a part's."""
+    from minigen.models import MODELS
+
+    words = set(MODELS) | {part.name for cls, _ in MODELS.values() for part in cls.parts}
+    words |= {cls.__name__ for cls, _ in MODELS.values()}
+    for module in ("train.py", "__main__.py"):
+        tree = ast.parse((PACKAGE / module).read_text())
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if id(node) not in docstrings:
+                    found = [w for w in words if w in node.value]
+                    assert not found, f"{module} names {found} in {node.value!r}"
+            elif isinstance(node, (ast.Name, ast.Attribute)):
+                name = node.id if isinstance(node, ast.Name) else node.attr
+                assert name not in words, f"{module} uses the name {name}"

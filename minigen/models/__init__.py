@@ -13,10 +13,9 @@ checkpoint's before anything is built, and ``flags(name)`` gives the command
 line its flags. A new model is a class and one line in ``MODELS``.
 """
 
-from minigen.models import options as options_module
 from minigen.models.base import GenerativeModel, sample_images, to_unit_range
 from minigen.models.gan import GAN, DCGANDiscriminator, DCGANGenerator, dcgan_init_
-from minigen.models.options import MAX_SIZE, Option, declared
+from minigen.models.options import MAX_SIZE, Option, checked, declared
 from minigen.models.prior import MaskedConv2d, PixelCNN, causal_mask, fit_prior
 from minigen.models.vae import VAE
 from minigen.models.vaegan import VAEGAN
@@ -49,7 +48,7 @@ def check_options(name, options):
     ValueError for a value outside what the option allows."""
     cls, fixed = _entry(name)
     _check_fixed(name, fixed, options)
-    options_module.check_options(cls, {**options, **fixed})
+    checked(cls, {**options, **fixed})
 
 
 def flags(name):

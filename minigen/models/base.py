@@ -45,7 +45,7 @@ A model built directly (``GAN(kind="dcgan")``) is the same as one from
 """
 
 from minigen import backend, nn
-from minigen.models.options import check_options
+from minigen.models.options import checked
 
 
 class Part:
@@ -85,7 +85,7 @@ class GenerativeModel(nn.Module):
     def __init__(self, **options):
         super().__init__()
         self.options = {}
-        for key, value in check_options(type(self), options).items():
+        for key, value in checked(type(self), options).items():
             if value is not None:
                 self.options[key] = value
 

@@ -8,11 +8,11 @@ Everything else reads the declaration:
 
 - the constructor (and so ``build``) checks every value against it and fills
   in the defaults: ``latent_dim=0`` or ``ema=2.0`` is a ValueError naming the
-  option and what it allows;
+  option and what it allows (``checked``);
 - ``model.options`` holds the values, the one copy: ``model.lr`` reads it
   (an option set to None, "off", is left out of it);
 - a checkpoint's options are checked against it before a model is built
-  (``check_options``); an option the checkpoint lacks (one added after it
+  (``minigen.models.check_options``); an option the checkpoint lacks (one added after it
   was written) takes its default;
 - the command line offers each one as a flag with its help line and default
   (``python -m minigen train dcgan --lr 1e-4 --z-dim 32``), so a new
@@ -131,7 +131,7 @@ def declared(cls):
     return found
 
 
-def check_options(cls, options):
+def checked(cls, options):
     """``options`` (a dict) checked against ``cls``'s declaration: {name: value} with
     every declared option, defaults filled in and values as the options hold them.
     An unknown name is a TypeError (as for any function), a bad value a ValueError."""
