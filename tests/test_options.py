@@ -105,3 +105,13 @@ def test_an_option_declared_on_a_new_model_reaches_the_command_line(monkeypatch)
     monkeypatch.setitem(models.MODELS, "tiny-vae", (Tiny, {"kind": "mlp"}))
     args = parse(["train", "tiny-vae", "--width", "5"])
     assert args.width == 5 and models.build("tiny-vae", width=5).width == 5
+
+
+def test_a_declaration_whose_default_it_does_not_allow_fails_when_the_class_is_made():
+    with pytest.raises(Exception) as info:  # Python < 3.12 wraps it in a RuntimeError
+
+        class Broken(models.GAN):
+            z_dim = Option(int, 0, "[1, 8]", "a size whose default is out of range")
+
+    error = info.value.__cause__ or info.value
+    assert isinstance(error, ValueError) and "option z_dim must be an integer in" in str(error)

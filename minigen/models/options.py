@@ -51,6 +51,7 @@ class Option:
 
     def __set_name__(self, owner, name):
         self.name = name
+        self.check(self.default, owner.__name__)  # a declaration that contradicts itself fails here
 
     def __get__(self, model, owner=None):
         if model is None:  # on the class: the declaration itself
