@@ -184,7 +184,6 @@ def add_option(group, key, option):
         except ValueError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
 
-    value.__name__ = key  # argparse names the type in some messages
     group.add_argument(
         flag, dest=key, type=value, nargs=option.size, metavar=key.upper(),
         default=argparse.SUPPRESS, help=text,

@@ -36,7 +36,7 @@ from minigen.autograd import Tensor
 from minigen.data.batches import unit_batches
 from minigen.models.base import GenerativeModel, Part
 from minigen.models.blocks import STEM_SIDE, stem
-from minigen.models.options import MAX_SIZE, Option, declared
+from minigen.models.options import MAX_SIZE, Option
 from minigen.models.prior import PixelCNN, fit_prior
 from minigen.nn import functional as F
 
@@ -203,7 +203,7 @@ class VQVAE(GenerativeModel):
             return super().fit_part(name, images, epochs)
         sizes = {"hidden": prior_hidden, "layers": prior_layers}
         for key, value in sizes.items():  # as the declaration allows
-            declared(type(self))[f"prior_{key}"].check(value, type(self).__name__)
+            getattr(type(self), f"prior_{key}").check(value, type(self).__name__)
         sizes = {k: v for k, v in sizes.items() if v is not None}
         prior = PixelCNN(self.num_codes, self.grid_size, **sizes)
         return fit_prior(self, images, epochs, prior=prior, quiet=quiet)[1]
