@@ -23,11 +23,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402  (host data for the lesson's own checks and plots)
-from _setup import parse_options, start_lesson  # noqa: E402
+from _setup import parse_options, positive_int, start_lesson  # noqa: E402
 
 import minigen as mg  # noqa: E402
 from minigen import backend, data, nn, optim  # noqa: E402
-from minigen.__main__ import positive_int  # noqa: E402
 from minigen.nn import functional as F  # noqa: E402, N812 - the PyTorch idiom
 
 parser = argparse.ArgumentParser(description=__doc__)

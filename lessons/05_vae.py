@@ -40,8 +40,8 @@
 #
 # The library code it relies on, to open alongside:
 #
-# - minigen/models/vae.py: `MLPEncoder`, `MLPDecoder`, `VAE.losses`, `VAE.train_step`
-# - minigen/ops.py: `reparameterize`
+# - minigen/models/vae.py: `reparameterize`, `MLPEncoder`, `MLPDecoder`, `VAE.losses`,
+#   `VAE.train_step`
 # - minigen/nn/losses.py: `binary_cross_entropy_with_logits`, `gaussian_kl`
 # - minigen/optim.py: `Adam`; minigen/train.py: `train`
 # - minigen/metrics.py: `negative_elbo`, `importance_weighted_nll`
@@ -59,9 +59,9 @@
 # %%
 import time
 
-from _setup import relative_gap, setup
+from _setup import check_vae_step, setup
 
-from minigen import backend, data, metrics, nn, optim, plots
+from minigen import backend, data, metrics, nn, plots
 from minigen.models import build
 from minigen.nn import functional as F
 from minigen.train import train
@@ -123,7 +123,7 @@ def vae_losses(x, eps):
 # One training step: zero the gradients, the loss, backward, one Adam step.
 # The same step on the library's model (`VAE.train_step`), from the same
 # weights, on the same batch, with the same noise (the same seed before the
-# draw; `ops.reparameterize` draws eps with `backend.randn`) must give the
+# draw; `reparameterize` draws eps with `backend.randn`) must give the
 # same losses and the same gradients up to float32 rounding (about 1e-7 of
 # the values; our KL is written out, the library's is one Function,
 # `GaussianKL`, so the last bits may differ). Adam's updates agree less
@@ -134,51 +134,8 @@ def vae_losses(x, eps):
 # %%
 backend.manual_seed(args.seed)
 reference = build("mlp-vae")  # minigen/models/vae.py, the reference network
-encoder.load_state_dict(reference.encoder.state_dict())
-decoder.load_state_dict(reference.decoder.net.state_dict())
-ours = {**dict(encoder.named_parameters()), **dict(decoder.named_parameters())}
-theirs = {
-    **dict(reference.encoder.named_parameters()),
-    **dict(reference.decoder.net.named_parameters()),
-}
-
-
 x = data.scale_pixels(train_images[: reference.batch_size, None])
-before = {k: p.data.copy() for k, p in ours.items()}
-opt = optim.Adam(list(ours.values()), lr=1e-3)
-
-backend.manual_seed(123)
-eps = backend.randn(x.shape[0], LATENT)
-opt.zero_grad()
-our_losses = vae_losses(x, eps)
-our_losses["loss"].backward()
-opt.step()
-
-backend.manual_seed(123)
-their_losses = reference.train_step(x, reference.make_optimizers())
-
-for key in ("loss", "rec", "kl"):
-    print(f"{key:4s}  ours {our_losses[key].item():10.4f}   library {their_losses[key]:10.4f}")
-loss_gap = relative_gap(
-    {k: v.data for k, v in our_losses.items()},
-    {k: backend.xp().asarray(v) for k, v in their_losses.items()},
-)
-grad_gap = relative_gap(
-    {k: p.grad for k, p in ours.items()}, {k: p.grad for k, p in theirs.items()}
-)
-step_gap = (
-    max(
-        float(
-            np.abs(backend.to_numpy(ours[k].data - before[k] - (theirs[k].data - before[k]))).max()
-        )
-        for k in ours
-    )
-    / 1e-3
-)
-print(f"losses: largest relative difference {loss_gap:.1e}")
-print(f"gradients: largest relative difference {grad_gap:.1e}")
-print(f"Adam's updates: largest difference {step_gap:.1e} of the step size lr = 1e-3")
-assert max(loss_gap, grad_gap) < 1e-5, "the step written here differs from the library's"
+check_vae_step(reference, encoder, decoder, vae_losses, x, LATENT)  # lessons/_setup.py
 
 # %% [markdown]
 # ## Scale up: train the library's model, measure the test -ELBO after every epoch

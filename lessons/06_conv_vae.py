@@ -27,7 +27,7 @@
 #
 # - minigen/models/vae.py: `ConvEncoder`, `ConvDecoder`, `VAE.losses`, `VAE.train_step`
 # - minigen/nn/conv.py: `Conv2d`, `ConvTranspose2d` (built in lesson 02)
-# - minigen/ops.py: `reparameterize`; minigen/nn/losses.py:
+# - minigen/models/vae.py: `reparameterize`; minigen/nn/losses.py:
 #   `binary_cross_entropy_with_logits`, `gaussian_kl`
 # - minigen/train.py: `train`; minigen/metrics.py: `negative_elbo`
 # - minigen/plots.py: `epoch_curves`, `image_grid`
@@ -43,9 +43,9 @@
 # %%
 import time
 
-from _setup import relative_gap, setup
+from _setup import check_vae_step, setup
 
-from minigen import backend, data, metrics, nn, optim, plots
+from minigen import backend, data, metrics, nn, plots
 from minigen.models import build
 from minigen.nn import functional as F
 from minigen.train import train
@@ -116,38 +116,8 @@ def vae_losses(x, eps):
 # %%
 backend.manual_seed(args.seed)
 reference = build("conv-vae")
-encoder.load_state_dict(reference.encoder.state_dict())
-decoder.load_state_dict(reference.decoder.net.state_dict())
-ours = {**dict(encoder.named_parameters()), **dict(decoder.named_parameters())}
-theirs = {
-    **dict(reference.encoder.named_parameters()),
-    **dict(reference.decoder.net.named_parameters()),
-}
-
-
 x = data.scale_pixels(train_images[: reference.batch_size, None])
-opt = optim.Adam(list(ours.values()), lr=1e-3)
-backend.manual_seed(123)
-eps = backend.randn(x.shape[0], LATENT)
-opt.zero_grad()
-our_losses = vae_losses(x, eps)
-our_losses["loss"].backward()
-opt.step()
-backend.manual_seed(123)
-their_losses = reference.train_step(x, reference.make_optimizers())
-
-for key in ("loss", "rec", "kl"):
-    print(f"{key:4s}  ours {our_losses[key].item():10.4f}   library {their_losses[key]:10.4f}")
-loss_gap = relative_gap(
-    {k: v.data for k, v in our_losses.items()},
-    {k: backend.xp().asarray(v) for k, v in their_losses.items()},
-)
-grad_gap = relative_gap(
-    {k: p.grad for k, p in ours.items()}, {k: p.grad for k, p in theirs.items()}
-)
-print(f"losses: largest relative difference {loss_gap:.1e}")
-print(f"gradients: largest relative difference {grad_gap:.1e}")
-assert max(loss_gap, grad_gap) < 1e-5, "the step written here differs from the library's"
+check_vae_step(reference, encoder, decoder, vae_losses, x, LATENT)  # lessons/_setup.py
 
 # %% [markdown]
 # ## Where the parameters sit

@@ -22,10 +22,29 @@ if "ipykernel" not in sys.modules:  # scripts draw to files; a notebook keeps it
 
 import minigen  # noqa: E402
 from minigen import data  # noqa: E402
-from minigen.__main__ import nonnegative_int, positive_int  # noqa: E402
 from minigen.errors import MinigenError  # noqa: E402
 
 QUICK_TRAIN, QUICK_TEST = 512, 256
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1 (argparse names the flag in its message)."""
+    return _int_at_least(text, 1, "a positive integer")
+
+
+def nonnegative_int(text):
+    """argparse type: an integer >= 0."""
+    return _int_at_least(text, 0, "an integer >= 0")
+
+
+def _int_at_least(text, low, what):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
 
 
 def parse_options(parser):
@@ -49,12 +68,60 @@ def parse_options(parser):
 
 def relative_gap(a, b):
     """max |a - b| / max |b| over the arrays of two dicts with the same keys: how far
-    a step written in a lesson lands from the library's (lessons 05-07)."""
+    a step written in a lesson lands from the library's (lessons 03-08)."""
     return max(
         float(abs(minigen.to_numpy(a[k]) - minigen.to_numpy(b[k])).max())
         / float(abs(minigen.to_numpy(b[k])).max())
         for k in b
     )
+
+
+def check_vae_step(reference, encoder, decoder, vae_losses, x, latent, lr=1e-3):
+    """One training step of the VAE a lesson writes (``encoder``, ``decoder`` and
+    ``vae_losses(x, eps)``) against the library's ``reference.train_step`` (lessons 05, 06).
+
+    Both start from the reference's weights, take the batch ``x`` and the same
+    noise (eps (N, ``latent``) drawn after the same seed; the library draws it
+    with ``backend.randn`` too) and one Adam step of rate ``lr``. Prints the
+    losses side by side and the largest relative differences of losses and
+    gradients, which must be float32 rounding (< 1e-5), and the largest
+    difference of Adam's updates as a share of ``lr``: its first step moves
+    each weight by about +-lr whatever the gradient's size, so a rounding-level
+    difference in a gradient near zero shows there.
+    """
+    encoder.load_state_dict(reference.encoder.state_dict())
+    decoder.load_state_dict(reference.decoder.net.state_dict())
+    ours = {**dict(encoder.named_parameters()), **dict(decoder.named_parameters())}
+    theirs = {
+        **dict(reference.encoder.named_parameters()),
+        **dict(reference.decoder.net.named_parameters()),
+    }
+    opt = minigen.optim.Adam(list(ours.values()), lr=lr)
+    minigen.manual_seed(123)
+    eps = minigen.backend.randn(x.shape[0], latent)
+    opt.zero_grad()
+    our_losses = vae_losses(x, eps)
+    our_losses["loss"].backward()
+    opt.step()
+    minigen.manual_seed(123)
+    their_losses = reference.train_step(x, reference.make_optimizers())
+
+    for key in ("loss", "rec", "kl"):
+        print(f"{key:4s}  ours {our_losses[key].item():10.4f}   library {their_losses[key]:10.4f}")
+    loss_gap = relative_gap(
+        {k: v.data for k, v in our_losses.items()},
+        {k: minigen.backend.xp().asarray(v) for k, v in their_losses.items()},
+    )
+    grad_gap = relative_gap(
+        {k: p.grad for k, p in ours.items()}, {k: p.grad for k, p in theirs.items()}
+    )
+    step_gap = (
+        max(float(abs(minigen.to_numpy(ours[k].data - theirs[k].data)).max()) for k in ours) / lr
+    )  # both moved from the same weights: the difference of the two updates
+    print(f"losses: largest relative difference {loss_gap:.1e}")
+    print(f"gradients: largest relative difference {grad_gap:.1e}")
+    print(f"Adam's updates: largest difference {step_gap:.1e} of the step size lr = {lr:g}")
+    assert max(loss_gap, grad_gap) < 1e-5, "the step written here differs from the library's"
 
 
 def start_lesson(name, args):

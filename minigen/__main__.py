@@ -1,9 +1,14 @@
 """Command line: train a reference model, or draw samples from a checkpoint.
 
-python -m minigen train dcgan --epochs 5 --out runs/dcgan
-python -m minigen train dcgan --epochs 10 --resume runs/dcgan/checkpoint.npz
-python -m minigen sample runs/dcgan/checkpoint.npz --n 64 --out samples.png
-python -m minigen prior runs/vq-vae/checkpoint.npz --epochs 2   # the VQ-VAE's prior
+python -m minigen train MODEL --epochs 5 --out runs/MODEL
+python -m minigen train MODEL --help          # MODEL's own options, as flags (--lr ...)
+python -m minigen train MODEL --epochs 10 --resume runs/MODEL/checkpoint.npz
+python -m minigen sample runs/MODEL/checkpoint.npz --n 64 --out samples.png
+python -m minigen PART runs/MODEL/checkpoint.npz   # fit an optional part (a prior)
+
+Nothing here knows a model: the models, their options (flags of ``train
+MODEL``, from each model's ``Option`` declarations) and their optional parts
+(one command each) all come from ``minigen.models.MODELS``.
 
 Every minigen error (a bad checkpoint, missing data, an unavailable backend,
 divergence, ...) ends the command with one line on stderr and exit status 1;
@@ -12,24 +17,15 @@ a bad flag is reported by argparse, naming the flag, with exit status 2.
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 from minigen import backend
 from minigen.data import CLASSES
 from minigen.errors import MinigenError
-from minigen.models import MODELS, sample_images
+from minigen.models import MODELS, flags, sample_images
 
 MAX_SAMPLES = 10_000  # more would be a grid nobody can read, or gigabytes of .npy
-
-EXAMPLES = """examples:
-  python -m minigen train mlp-vae --epochs 10 --out runs/vae
-  python -m minigen train dcgan --epochs 5 --backend cupy --out runs/dcgan
-  python -m minigen train dcgan --epochs 8 --resume runs/dcgan/checkpoint.npz
-  python -m minigen sample runs/dcgan/checkpoint.npz --n 64 --out dcgan.png
-  python -m minigen train vq-vae --epochs 5 --out runs/vq-vae
-  python -m minigen prior runs/vq-vae/checkpoint.npz --epochs 2
-  python -m minigen sample runs/vq-vae/checkpoint.npz --out vq-vae.png   # from its prior
-"""
 
 
 def positive_int(text):
@@ -60,54 +56,144 @@ def sample_count(text):
     return value
 
 
+def parts():
+    """{command: (Part, [names of the models that have it])}: the optional parts of
+    the registered models, each fitted by a command of its name."""
+    found = {}
+    for name, (cls, _) in MODELS.items():
+        for part in cls.parts:
+            found.setdefault(part.name, (part, []))[1].append(name)
+    return found
+
+
+# ----------------------------------------------------------------------- parsing
+
+
 def parse(argv):
+    """The command line as an argparse Namespace; ``args.command`` names the command."""
+    first = list(MODELS)[0]
     parser = argparse.ArgumentParser(
         prog="python -m minigen",
         description="Train minigen's reference generative models and sample from them.",
-        epilog=EXAMPLES,
+        epilog=examples(first),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    common = argparse.ArgumentParser(add_help=False)  # the options every command takes
+    common, writes = shared_flags()
+    add_train(commands, [common, writes])
+    add_sample(commands, [common])
+    for part, owners in parts().values():
+        add_part(commands, [common, writes], part, owners)
+    return parser.parse_args(argv)
+
+
+def examples(model):
+    """The help's examples, with ``model`` and each optional part's first owner."""
+    lines = [
+        f"python -m minigen train {model} --epochs 5 --out runs/{model}",
+        f"python -m minigen train {model} --help    # its options, as flags",
+        f"python -m minigen train {model} --epochs 8 --resume runs/{model}/checkpoint.npz",
+        f"python -m minigen sample runs/{model}/checkpoint.npz --n 64 --out {model}.png",
+    ]
+    for part, owners in parts().values():
+        ckpt = f"runs/{owners[0]}/checkpoint.npz"
+        lines.append(f"python -m minigen {part.name} {ckpt} --epochs {part.epochs}")
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def shared_flags():
+    """Parent parsers: ``common`` (every command) and ``writes`` (the commands that
+    write a checkpoint: what data it learns from, and whether it may replace)."""
+    common = argparse.ArgumentParser(prog="", add_help=False)
     common.add_argument(
         "--backend", choices=backend.NAMES, default=None, help="numpy (default), cupy or strict"
     )
     common.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
-
-    train = commands.add_parser(
-        "train",
-        parents=[common],
-        help="train a model on Fashion-MNIST, checkpointing every epoch",
-        description="Train a reference model; a checkpoint is written to OUT after every epoch.",
+    writes = argparse.ArgumentParser(prog="", add_help=False)
+    writes.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace what is already there (a checkpoint in OUT, a part the checkpoint holds); "
+        "otherwise the command refuses to",
     )
-    train.add_argument("model", choices=list(MODELS), metavar="MODEL", help=", ".join(MODELS))
-    train.add_argument(
+    writes.add_argument(
+        "--dataset",
+        choices=list(CLASSES),
+        default="fashion-mnist",
+        help="the training data: fashion-mnist (default) or mnist",
+    )
+    return common, writes
+
+
+def add_train(commands, parents):
+    """``train MODEL``: one sub-command per model, with the run's flags and the model's."""
+    run = argparse.ArgumentParser(prog="", add_help=False)  # the flags of a training run
+    run.add_argument(
         "--epochs", type=positive_int, default=5, help="total epochs to reach (default 5)"
     )
-    train.add_argument(
+    run.add_argument(
         "--out",
         default=None,
         help="folder for checkpoint.npz and samples (default runs/MODEL, or CKPT's folder "
         "with --resume)",
     )
-    train.add_argument(
-        "--resume", default=None, metavar="CKPT", help="continue from this checkpoint"
+    run.add_argument("--resume", default=None, metavar="CKPT", help="continue from this checkpoint")
+    every = " ".join(p.format_usage().split(":", 1)[1].strip() for p in [*parents, run])
+    every = textwrap.fill(f"every MODEL takes {every}, and its own options:", 78)
+    train = commands.add_parser(
+        "train",
+        help="train a model on Fashion-MNIST, checkpointing every epoch",
+        description="Train a reference model; a checkpoint is written to OUT after every epoch.",
+        epilog=f"{every}\n  python -m minigen train MODEL --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a checkpoint already in OUT (otherwise a fresh run refuses to)",
-    )
-    train.add_argument(
-        "--dataset",
-        choices=list(CLASSES),
-        default="fashion-mnist",
-        help="fashion-mnist (default) or mnist",
-    )
+    models = train.add_subparsers(dest="model", required=True, metavar="MODEL", title="models")
+    set_by_parts = {key for part, _ in parts().values() for key in part.options}
+    for name, (cls, fixed) in MODELS.items():
+        sub = models.add_parser(
+            name,
+            parents=[*parents, run],
+            help=f"{cls.__name__}({', '.join(f'{k}={v!r}' for k, v in fixed.items())})",
+            description=f"Train {name}; a checkpoint is written to OUT after every epoch.",
+        )
+        options = sub.add_argument_group(
+            f"{name} options (declared in {cls.__module__.replace('.', '/')}.py; a resumed run "
+            "keeps the checkpoint's)"
+        )
+        for key, option in flags(name).items():
+            if key not in set_by_parts:  # those are the flags of the part's own command
+                add_option(options, key, option)
 
+
+def add_option(group, key, option):
+    """Offer a model option as a flag, from its declaration: --latent-dim N, checked;
+    absent unless given (the model's default applies)."""
+    flag = "--" + key.replace("_", "-")
+    default = "None" if option.default is None else option.default
+    text = f"{option.help}; {option.describe()} (default {default})"
+    if option.kind is bool:
+        group.add_argument(
+            flag, dest=key, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+            help=text,
+        )  # fmt: skip
+        return
+
+    def value(word):
+        try:
+            return option.parse(word)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    group.add_argument(
+        flag, dest=key, type=value, nargs=option.size, metavar=key.upper(),
+        default=argparse.SUPPRESS, help=text,
+    )  # fmt: skip
+
+
+def add_sample(commands, parents):
     sample = commands.add_parser(
         "sample",
-        parents=[common],
+        parents=parents,
         help="draw samples from a checkpoint into a PNG grid or a .npy file",
         description="Draw N samples from a trained model. OUT ending in .npy saves the images "
         "as a float32 array (N, 28, 28) in [0, 1]; anything else saves a PNG grid.",
@@ -118,31 +204,27 @@ def parse(argv):
         "--out", default="samples.png", help="output .png or .npy (default samples.png)"
     )
 
-    prior = commands.add_parser(
-        "prior",
-        parents=[common],
-        help="fit a PixelCNN prior to a trained VQ-VAE, so that 'sample' draws from it",
-        description="Fit a PixelCNN prior (minigen/models/prior.py) on the code grids of the "
-        "training images of a vq-vae checkpoint, and store it in that checkpoint: 'sample' then "
-        "decodes code grids drawn from the prior instead of uniformly random ones. Training the "
-        "VQ-VAE further (--resume) drops the prior, since its codes change.",
+
+def add_part(commands, parents, part, owners):
+    """The command that fits ``part`` (a ``Part``) into a checkpoint of one of ``owners``."""
+    command = commands.add_parser(
+        part.name, parents=parents, help=part.help, description=part.description
     )
-    prior.add_argument("checkpoint", metavar="CKPT", help="a vq-vae checkpoint.npz from 'train'")
-    prior.add_argument(
-        "--epochs", type=positive_int, default=2, help="epochs over the code grids (default 2)"
+    command.add_argument(
+        "checkpoint", metavar="CKPT", help=f"a {' or '.join(owners)} checkpoint.npz from 'train'"
     )
-    prior.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a prior the checkpoint already holds (otherwise this refuses to)",
+    command.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=part.epochs,
+        help=f"epochs over the training data (default {part.epochs})",
     )
-    prior.add_argument(
-        "--dataset",
-        choices=list(CLASSES),
-        default="fashion-mnist",
-        help="the VQ-VAE's training data: fashion-mnist (default) or mnist",
-    )
-    return parser.parse_args(argv)
+    declared = flags(owners[0])
+    for key in part.options:
+        add_option(command, key, declared[key])
+
+
+# ----------------------------------------------------------------------- commands
 
 
 def run_train(args):
@@ -152,6 +234,7 @@ def run_train(args):
         out = Path(args.out)
     else:
         out = Path(args.resume).parent if args.resume else Path(f"runs/{args.model}")
+    options = {key: getattr(args, key) for key in flags(args.model) if hasattr(args, key)}
     epochs_run = []
     model, _, history = train.train(
         args.model,
@@ -162,6 +245,7 @@ def run_train(args):
         resume=args.resume,
         overwrite=args.overwrite,
         on_epoch_end=lambda model, epoch, history: epochs_run.append(epoch),
+        **options,
     )
     if not epochs_run:  # resumed at an epoch already reached: train said so, nothing written
         return
@@ -177,8 +261,9 @@ def run_sample(args):
 
     backend.manual_seed(args.seed)
     model, _, meta = train.load(args.checkpoint)
-    if getattr(model, "prior", None) is not None:
-        print("drawing code grids from the checkpoint's PixelCNN prior")
+    for part in model.parts:
+        if model.has_part(part.name):
+            print(part.uses)
     images = sample_images(model, args.n)
     if not backend.host.isfinite(images).all():
         raise train.DivergenceError(
@@ -196,41 +281,26 @@ def run_sample(args):
     print(f"wrote {args.n} samples of {meta['model']} to {out}")
 
 
-def run_prior(args):
-    from minigen import checkpoint, data, plots, train
-    from minigen.models import fit_prior
+def run_part(args):
+    """Fit the optional part ``args.command`` into the checkpoint, then sample with it."""
+    from minigen import plots, train
 
-    model, optimizers, meta = train.load(args.checkpoint)
-    if meta["model"] != "vq-vae":
-        raise checkpoint.CheckpointError(
-            f"{args.checkpoint} holds model {meta['model']!r}; only a vq-vae has a prior to fit "
-            "(the other models sample on their own)."
-        )
-    if model.prior is not None and not args.overwrite:
-        raise checkpoint.CheckpointError(
-            f"{args.checkpoint} already holds a prior; replace it with --overwrite, or sample "
-            "with it as it is."
-        )
-    src = data.locate(args.dataset, split="train")
-    images, _ = data.read(src)
-    print(f"data: {len(images):,} {src.describe()}")
-    print(f"fitting a PixelCNN prior on their code grids for {args.epochs} epoch(s) ...")
-    backend.manual_seed(args.seed)
-    _, losses = fit_prior(model, images, args.epochs)
-    print("prior loss per epoch (nats per position; uniform codes: log K): " + ", ".join(
-        f"{v:.3f}" for v in losses
-    ))  # fmt: skip
-    # the VQ-VAE's own RNG state goes back in, so --resume continues as if no prior was fitted
-    backend.set_rng_state(meta["rng"])
-    path = train.save(
-        args.checkpoint, model, optimizers, meta["epoch"], meta["history"], meta["seed"],
-        meta.get("stopped"),
-    )  # fmt: skip
-    print(f"checkpoint: {path} now holds the prior (sample uses it)")
-    backend.manual_seed(args.seed)
-    grid = plots.image_grid(
-        sample_images(model, 64), Path(path).parent / "prior_samples.png", value_range=(0, 1)
+    part, _ = parts()[args.command]
+    options = {key: getattr(args, key) for key in part.options if hasattr(args, key)}
+    model, losses = train.fit_part(
+        args.checkpoint,
+        part.name,
+        args.epochs,
+        dataset=args.dataset,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        **options,
     )
+    print(f"{part.losses}: " + ", ".join(f"{v:.3f}" for v in losses))
+    print(f"checkpoint: {args.checkpoint} now holds the {part.name} (sample uses it)")
+    backend.manual_seed(args.seed)
+    out = Path(args.checkpoint).parent / f"{part.name}_samples.png"
+    grid = plots.image_grid(sample_images(model, 64), out, value_range=(0, 1))
     print(f"samples: {grid}")
 
 
@@ -239,7 +309,7 @@ def main(argv=None):
     try:
         if args.backend:
             backend.use_backend(args.backend)
-        {"train": run_train, "sample": run_sample, "prior": run_prior}[args.command](args)
+        {"train": run_train, "sample": run_sample}.get(args.command, run_part)(args)
     except (MinigenError, OSError, ValueError) as e:
         message = " ".join(str(e).split())  # always one line
         print(f"minigen: error: {message}", file=sys.stderr)

@@ -404,6 +404,11 @@ class Function:
     """
 
     _saved = ()
+    # True for an op that leaves its shape check to the array module (NumPy raises a
+    # ValueError when shapes do not broadcast, multiply, join or reshape): apply then
+    # reports that error as a ShapeError naming the op and its input shapes. Any other
+    # op's ValueError is its own and passes through as it is.
+    array_checks_shapes = False
 
     @classmethod
     def apply(cls, *inputs, **params):
@@ -412,6 +417,8 @@ class Function:
         try:
             out = ctx.forward(*(t.data for t in tensors), **params)
         except ValueError as e:
+            if not cls.array_checks_shapes:
+                raise
             shapes = " and ".join(str(t.shape) for t in tensors)
             raise ShapeError(f"{cls.__name__}: inputs of shapes {shapes} do not fit: {e}") from e
         if not (_grad_enabled and any(t.requires_grad for t in tensors)):

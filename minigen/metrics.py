@@ -35,9 +35,10 @@ from minigen import backend
 from minigen.autograd import Tensor
 from minigen.classifier import load_classifier
 from minigen.data.batches import unit_batches
+from minigen.models.vae import reparameterize
 from minigen.nn import functional as F
 from minigen.nn.module import eval_mode
-from minigen.ops import logsumexp_array, reparameterize
+from minigen.ops import logsumexp_array
 
 # ------------------------------------------------------------------- helpers
 

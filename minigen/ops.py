@@ -64,6 +64,8 @@ def logsumexp_array(a, axis=None, keepdims=False):
 
 
 class Add(Function):
+    array_checks_shapes = True
+
     def forward(self, a, b):
         return a + b
 
@@ -72,6 +74,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    array_checks_shapes = True
+
     def forward(self, a, b):
         return a - b
 
@@ -80,6 +84,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    array_checks_shapes = True
+
     def forward(self, a, b):
         self.save_for_backward(a, b)
         return a * b
@@ -92,6 +98,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    array_checks_shapes = True
+
     def forward(self, a, b):
         out = a / b
         self.save_for_backward(b, out)
@@ -120,6 +128,8 @@ class Pow(Function):
     be every higher derivative of x**2 at 0 (the third one has exponent 0).
     """
 
+    array_checks_shapes = True
+
     def forward(self, a, b):
         out = a**b
         self.save_for_backward(a, b, out)
@@ -137,6 +147,8 @@ class Pow(Function):
 
 class MatMul(Function):
     """a @ b over the last two axes, batch axes broadcast. Both inputs need ndim >= 2."""
+
+    array_checks_shapes = True
 
     def forward(self, a, b):
         if a.ndim < 2 or b.ndim < 2:
@@ -217,6 +229,8 @@ class BroadcastTo(Function):
     """a stretched to ``shape`` (NumPy's ``broadcast_to``, a view). Its gradient
     is the upstream one summed back down, which the engine does for every input."""
 
+    array_checks_shapes = True
+
     def forward(self, a, shape):
         return backend.xp().broadcast_to(a, shape)
 
@@ -228,6 +242,8 @@ class BroadcastTo(Function):
 
 
 class Reshape(Function):
+    array_checks_shapes = True
+
     def forward(self, a, shape):
         self.shape = a.shape
         return a.reshape(shape)
@@ -284,6 +300,8 @@ def _has_array(index):
 
 
 class Concatenate(Function):
+    array_checks_shapes = True
+
     def forward(self, *arrays, axis=0):
         self.axis = axis % arrays[0].ndim
         self.bounds = _cumulative([a.shape[axis] for a in arrays])
@@ -295,6 +313,8 @@ class Concatenate(Function):
 
 
 class Stack(Function):
+    array_checks_shapes = True
+
     def forward(self, *arrays, axis=0):
         self.axis, self.count = axis % (arrays[0].ndim + 1), len(arrays)
         return backend.xp().stack(arrays, axis=axis)
@@ -471,6 +491,8 @@ class Clip(Function):
 class Where(Function):
     """cond ? a : b, with ``cond`` a boolean array (a parameter, not differentiated)."""
 
+    array_checks_shapes = True
+
     def forward(self, a, b, *, cond):
         self.cond = cond
         return backend.xp().where(cond, a, b)
@@ -625,15 +647,3 @@ def where(cond, a, b):
     """Elementwise ``a`` where ``cond`` is true, else ``b``."""
     cond = cond.data if isinstance(cond, Tensor) else cond
     return Where.apply(a, b, cond=cond)
-
-
-def reparameterize(mu, logvar, eps=None):
-    """z = mu + exp(logvar / 2) * eps, eps ~ N(0, I): a sample of N(mu, exp(logvar)).
-
-    The reparameterisation trick: the randomness is an input, so gradients
-    flow to mu and logvar. ``eps`` is drawn with ``backend.randn`` in mu's
-    dtype unless given (the importance-weighted bound needs it back).
-    """
-    if eps is None:
-        eps = backend.randn(*mu.shape, dtype=mu.dtype)
-    return mu + exp(logvar * 0.5) * eps

@@ -1,7 +1,8 @@
-"""The training loop every model shares, with checkpoints and exact resume.
+"""Training a model over epochs, with checkpoints and exact resume.
 
 Each model family defines what one step means (``model.train_step(x,
-optimizers)`` in minigen/models/); this module runs the steps over epochs:
+optimizers)`` in minigen/models/); ``train`` runs the steps over epochs with
+the loop every training shares (minigen/loop.py):
 
     for epoch:                        # data order fixed by (seed, epoch)
         for x in batches:             # float32 on the current backend
@@ -10,29 +11,29 @@ optimizers)`` in minigen/models/); this module runs the steps over epochs:
 
 A checkpoint holds everything the next epoch depends on, so resuming from
 epoch k gives bit-for-bit the parameters of a run that never stopped (on the
-same backend).
+same backend). Resuming asks the model what training would make stale
+(``on_resume``: a part fitted on what training will move is dropped).
 
 Nothing is lost: a fresh run refuses to replace a checkpoint it did not
 write (``overwrite=True`` to allow it), the output folder is checked before
 the first step, and a loss that becomes NaN or infinite stops training at
-once with ``DivergenceError`` (the check reuses the per-step ``float`` of the
-losses, so it costs no extra device sync). No checkpoint holding NaN or inf
-is ever written or loaded.
+once with ``DivergenceError``. No checkpoint holding NaN or inf is ever
+written or loaded.
+
+``fit_part`` fits an optional part of a model (one of its ``parts``) into a
+checkpoint after training; the command line calls it.
 """
 
 import math
 import numbers
 import tempfile
-import time
 from pathlib import Path
 
-from minigen import backend, checkpoint, data
-from minigen.errors import MinigenError
-from minigen.models import MODELS, build
-from minigen.progress import progress
+from minigen import backend, checkpoint, data, loop
+from minigen.loop import DivergenceError
+from minigen.models import MAX_SIZE, MODELS, build, check_options
 
 CHECKPOINT = "checkpoint.npz"
-MAX_SIZE = 1 << 16  # the largest integer option (a layer size) a checkpoint may ask for
 # what load() needs from a checkpoint, as "/"-paths into its tree
 SECTIONS = (
     "meta/model",
@@ -44,10 +45,6 @@ SECTIONS = (
     "model",
     "optim",
 )
-
-
-class DivergenceError(MinigenError, FloatingPointError):
-    """Training produced a NaN or infinite loss or weight; nothing was saved."""
 
 
 def train(
@@ -66,16 +63,16 @@ def train(
     **options,
 ):
     """Train model ``name`` (see ``minigen.models.MODELS``, or a model instance) for
-    ``epochs`` epochs.
+    ``epochs`` epochs; ``options`` are the model's (``build(name, **options)``).
 
     ``images`` (host uint8 (N, 28, 28)) overrides the dataset, e.g. a small
     slice for a quick run. ``out``: folder for ``checkpoint.npz`` after every
     epoch; a checkpoint already there is only replaced when it is ``resume``
     itself or ``overwrite`` is True. ``resume``: a checkpoint of model
-    ``name`` to continue from (its options win). ``on_epoch_end(model,
-    epoch, history)`` runs after each epoch. Returns (model, optimizers,
-    history); history maps each loss to its per-step values. Raises
-    DivergenceError when a loss becomes NaN or infinite.
+    ``name`` to continue from (with its options: giving others is an error).
+    ``on_epoch_end(model, epoch, history)`` runs after each epoch. Returns
+    (model, optimizers, history); history maps each loss to its per-step
+    values. Raises DivergenceError when a loss becomes NaN or infinite.
 
     ``max_seconds``: a wall-clock budget for this call (equal compute for
     models compared side by side). Training ends after the step during which
@@ -87,99 +84,121 @@ def train(
     """
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise ValueError(f"train: epochs must be a positive integer, got {epochs!r}")
-    if max_seconds is not None and (
-        isinstance(max_seconds, bool)
-        or not isinstance(max_seconds, numbers.Real)
-        or not max_seconds >= 0
-        or not math.isfinite(max_seconds)
-    ):
-        raise ValueError(
-            f"train: max_seconds must be a finite number of seconds >= 0 or None, got "
-            f"{max_seconds!r}"
-        )
-    began = time.perf_counter()
-    if resume is not None:
-        model, optimizers, state = load(resume, name)
-        start, history, seed = state["epoch"], state["history"], state["seed"]
-        drop_stale_prior(model, resume, start)
-    else:
-        backend.manual_seed(seed)
-        model = build(name, **options) if isinstance(name, str) else name
-        optimizers = model.make_optimizers()
-        start, history = 0, {}
+    budget = loop.Budget(max_seconds, "train")
+    model, optimizers, start, history, seed = _begin(name, seed, resume, options)
     target = None if out is None else Path(out) / CHECKPOINT
     if target is not None:  # before the data (maybe a download) and before the first step
         check_out(target, resume, overwrite)
     if start >= epochs:
-        if not quiet:
-            print(
-                f"{model.name}: {resume} is already at epoch {start}, and {epochs} epoch(s) were "
-                "asked for: nothing to do. Ask for more epochs to train further."
-            )
+        _nothing_to_do(model, resume, start, epochs, quiet)
         return model, optimizers, history
-    if images is None:
-        src = data.locate(dataset, split="train")
-        images, _ = data.read(src)
-        if not quiet:
-            print(f"data: {len(images):,} {src.describe()}")
+    images = _enough_images(model, training_images(dataset, quiet) if images is None else images)
+
+    def end_epoch(epoch, stopped):
+        if target is not None:
+            save(target, model, optimizers, epoch + 1, history, seed, stopped)
+        if on_epoch_end is not None:
+            on_epoch_end(model, epoch, history)
+
+    loop.run(
+        model, lambda x: model.train_step(x, optimizers), _batches(images, model, seed), epochs,
+        name=model.name, start=start, history=history, budget=budget, end_epoch=end_epoch,
+        advice=lambda epoch: f"{_kept(target, epoch)} Lower the learning rate or change the seed.",
+        quiet=quiet,
+    )  # fmt: skip
+    return model, optimizers, history
+
+
+def _batches(images, model, seed):
+    """batches(epoch) for the loop: the epoch's shuffled batches of images (no labels),
+    in the model's pixel scale, and how many there are."""
+
+    def batches(epoch):
+        pairs = data.batches(
+            images, batch_size=model.batch_size, seed=seed, epoch=epoch, scale=model.scale
+        )
+        total = data.num_batches(len(images), model.batch_size, drop_last=True)
+        return (x for x, _ in pairs), total
+
+    return batches
+
+
+def _nothing_to_do(model, resume, start, epochs, quiet):
+    if not quiet:
+        print(
+            f"{model.name}: {resume} is already at epoch {start}, and {epochs} epoch(s) were "
+            "asked for: nothing to do. Ask for more epochs to train further."
+        )
+
+
+def _begin(name, seed, resume, options):
+    """(model, optimizers, first epoch, history, seed): a fresh model, or one resumed."""
+    if resume is None:
+        backend.manual_seed(seed)
+        model = build(name, **options) if isinstance(name, str) else name
+        return model, model.make_optimizers(), 0, {}, seed
+    if options:
+        raise ValueError(
+            f"train: a resumed run keeps the options of {resume}, so "
+            f"{', '.join(options)} cannot be given; train afresh to change them"
+        )
+    model, optimizers, meta = load(resume, name)
+    note = model.on_resume(resume, meta["epoch"])  # what the model drops, if anything
+    if note:
+        print(note)
+    return model, optimizers, meta["epoch"], meta["history"], meta["seed"]
+
+
+def training_images(dataset, quiet=False):
+    """The training split of ``dataset`` (host uint8 (N, 28, 28)), saying where from."""
+    src = data.locate(dataset, split="train")
+    images, _ = data.read(src)
+    if not quiet:
+        print(f"data: {len(images):,} {src.describe()}")
+    return images
+
+
+def _enough_images(model, images):
     if len(images) < model.batch_size:
         raise data.DataError(
             f"{model.name} trains on batches of {model.batch_size} images, but only "
             f"{len(images)} were given: not one step. Pass at least {model.batch_size} images."
         )
+    return images
 
-    stopped = None
-    for epoch in range(start, epochs):
-        model.train()
-        steps = data.batches(
-            images, batch_size=model.batch_size, seed=seed, epoch=epoch, scale=model.scale
+
+def fit_part(
+    path, part, epochs, *, dataset="fashion-mnist", seed=0, overwrite=False, images=None,
+    quiet=False, **options,
+):  # fmt: skip
+    """Fit the optional part ``part`` of the model in checkpoint ``path`` (one of its
+    ``parts``) on the training images, and write it into
+    that checkpoint. Returns (model, the part's loss per epoch).
+
+    The rest of the checkpoint stays as it was, its RNG state included, so
+    ``--resume`` goes on as if no part had been fitted. ``options``: the
+    model options that size the part (its ``Part.options``). A part already
+    there is only replaced with ``overwrite``.
+    """
+    model, optimizers, meta = load(path)
+    if part not in {p.name for p in model.parts}:
+        owners = [n for n, (cls, _) in MODELS.items() if part in {p.name for p in cls.parts}]
+        raise checkpoint.CheckpointError(
+            f"{path} holds model {meta['model']!r}; only a {' or a '.join(owners)} has a {part} "
+            "to fit (the other models sample on their own)."
         )
-        total = data.num_batches(len(images), model.batch_size, drop_last=True)
-        desc = f"{model.name} epoch {epoch + 1}/{epochs}"
-        bar = progress(steps, total=total, desc=desc, **({"disable": True} if quiet else {}))
-        for step, (x, _) in enumerate(bar, 1):
-            losses = model.train_step(x, optimizers)
-            # float() is what history needs anyway; the finiteness test adds no device sync
-            losses = {key: float(value) for key, value in losses.items()}
-            if not all(math.isfinite(v) for v in losses.values()):
-                bar.close()
-                raise DivergenceError(
-                    f"{model.name} diverged at epoch {epoch + 1}, step {step}: "
-                    + ", ".join(f"{k} {v:.4g}" for k, v in losses.items())
-                    + f". {_kept(target, epoch)} Lower the learning rate or change the seed."
-                )
-            for key, value in losses.items():
-                history.setdefault(key, []).append(value)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()}, refresh=False)
-            if max_seconds is not None and time.perf_counter() - began >= max_seconds:
-                stopped = {"epoch": epoch + 1, "step": step, "max_seconds": float(max_seconds)}
-                break
-        bar.close()
-        if stopped is not None and not quiet:
-            print(
-                f"{model.name}: the budget of {max_seconds:g} s ran out at epoch {epoch + 1}, "
-                f"step {step} of {total}; training ends here."
-            )
-        if target is not None:
-            save(target, model, optimizers, epoch + 1, history, seed, stopped)
-        if on_epoch_end is not None:
-            on_epoch_end(model, epoch, history)
-        if stopped is not None:
-            break
-    return model, optimizers, history
-
-
-def drop_stale_prior(model, resume, epoch):
-    """Resuming a VQ-VAE moves its codebook, so a prior fitted on the old codes is
-    stale: drop it (with a line saying so) and fit a new one after training."""
-    if getattr(model, "prior", None) is None:
-        return
-    model.detach_prior()
-    print(
-        f"{model.name}: {resume} holds a prior fitted on its codes at epoch {epoch}; "
-        "training moves the codebook, so that prior is stale and is dropped. Fit a new one "
-        "afterwards: python -m minigen prior CKPT."
-    )
+    if model.has_part(part) and not overwrite:
+        raise checkpoint.CheckpointError(
+            f"{path} already holds a {part}; replace it with --overwrite (overwrite=True), or "
+            "sample with it as it is."
+        )
+    images = training_images(dataset, quiet) if images is None else images
+    if not quiet:
+        print(f"fitting the {part} on them for {epochs} epoch(s) ...")
+    backend.manual_seed(seed)
+    losses = model.fit_part(part, images, epochs, quiet=quiet, **options)
+    resave(path, model, optimizers, meta)
+    return model, losses
 
 
 def _kept(target, epoch):
@@ -215,11 +234,20 @@ def check_out(target, resume=None, overwrite=False):
         ) from e
 
 
-def save(path, model, optimizers, epoch, history, seed, stopped=None):
+def resave(path, model, optimizers, meta):
+    """Write ``model`` and ``optimizers`` to ``path`` with the training state of
+    ``meta`` (a checkpoint's, from ``load``): epoch, seed, history, where a budget
+    stopped, and the RNG state as it was then."""
+    fields = [meta[key] for key in ("epoch", "history", "seed")]
+    return save(path, model, optimizers, *fields, meta.get("stopped"), rng=meta["rng"])
+
+
+def save(path, model, optimizers, epoch, history, seed, stopped=None, *, rng=None):
     """Write model, optimizer and RNG state, history and options, atomically.
 
     ``stopped``: where a time budget ended training (``train``'s
     ``max_seconds``), kept as ``meta/stopped``; None for a whole epoch.
+    ``rng``: the random generator's state to record; None for the current one.
 
     Refuses (DivergenceError) to write weights or optimizer state that hold
     NaN or inf, so a diverged run never replaces the last good checkpoint.
@@ -244,7 +272,7 @@ def save(path, model, optimizers, epoch, history, seed, stopped=None):
         "epoch": epoch,
         "seed": seed,
         "history": history,
-        "rng": backend.get_rng_state(),
+        "rng": backend.get_rng_state() if rng is None else rng,
     }
     if stopped is not None:
         meta["stopped"] = stopped
@@ -320,9 +348,22 @@ def check_meta(path, tree, name=None):
         value = meta[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             fail(f"meta/{key} is {value!r}, not a non-negative integer")
-    options = meta["options"]
+    _check_options(path, model_name, meta["options"])
+    history = meta["history"]
+    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+        fail("meta/history is not a dict of loss lists")
+    if not isinstance(meta["rng"], dict):
+        fail("meta/rng is not the state of a NumPy random generator")
+    return meta
+
+
+def _check_options(path, model_name, options):
+    """meta/options: plain values first (so nothing huge is ever built), then the
+    model's own declaration of each option."""
     if not isinstance(options, dict):
-        fail(f"meta/options is {options!r}, not a dict of options")
+        raise checkpoint.CheckpointError(
+            f"{path}: meta/options is {options!r}, not a dict of options"
+        )
     for key, value in options.items():
         values = value if isinstance(value, list) else [value]
         for v in values:
@@ -332,16 +373,16 @@ def check_meta(path, tree, name=None):
                 continue
             if isinstance(v, float) and math.isfinite(v):
                 continue
-            fail(
-                f"meta/options/{key} is {value!r}: options are strings, booleans, finite "
-                f"numbers and integers up to {MAX_SIZE}"
+            raise checkpoint.CheckpointError(
+                f"{path}: meta/options/{key} is {value!r}: options are strings, booleans, "
+                f"finite numbers and integers up to {MAX_SIZE}"
             )
-    history = meta["history"]
-    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
-        fail("meta/history is not a dict of loss lists")
-    if not isinstance(meta["rng"], dict):
-        fail("meta/rng is not the state of a NumPy random generator")
-    return meta
+    try:  # against the model's declaration, before anything is built
+        check_options(model_name, options)
+    except (TypeError, ValueError) as e:
+        raise checkpoint.CheckpointError(
+            f"{path}: meta/options do not fit a {model_name}: {e}"
+        ) from e
 
 
 def check_arrays(path, tree):

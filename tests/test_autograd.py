@@ -402,3 +402,13 @@ def test_where_needs_its_condition():
         ops.Where.apply(a, b)
     cond = backend.from_numpy(np.array([True, False, True]))
     np.testing.assert_array_equal(host(ops.where(cond, a, b)), [1, 0, 1])
+
+
+def test_a_value_error_of_an_op_that_checks_no_shapes_is_not_called_a_shape_error():
+    class Picky(Function):
+        def forward(self, a):
+            raise ValueError("needs positive values")
+
+    with pytest.raises(ValueError, match="needs positive values") as info:
+        Picky.apply(t(np.ones(3)))
+    assert not isinstance(info.value, ShapeError)

@@ -13,12 +13,21 @@
 
 from minigen.data.batches import batches, num_batches, scale_pixels, unit_batches
 from minigen.data.idx import DataError, read_idx, write_idx
-from minigen.data.sources import CLASSES, DownloadError, cache_dir, load, locate, read
+from minigen.data.sources import (
+    CLASSES,
+    IMAGE_SHAPE,
+    DownloadError,
+    cache_dir,
+    load,
+    locate,
+    read,
+)
 
 __all__ = [
     "CLASSES",
     "DataError",
     "DownloadError",
+    "IMAGE_SHAPE",
     "batches",
     "cache_dir",
     "load",

@@ -37,6 +37,9 @@ from pathlib import Path
 from minigen import backend
 from minigen.data.idx import DataError, read_idx
 
+# One image as the models see it: (channels, height, width). The files hold (N, 28, 28).
+IMAGE_SHAPE = (1, 28, 28)
+
 np = backend.host
 
 CLASSES = {
@@ -285,7 +288,7 @@ def _find_pair(directory, split, prefix=""):
 
 def _check_pair(src, images, labels):
     """Images (N, 28, 28) uint8 and N labels 0..9, or a DataError naming the files."""
-    if images.ndim != 3 or images.shape[1:] != (28, 28) or images.dtype != np.uint8:
+    if images.ndim != 3 or images.shape[1:] != IMAGE_SHAPE[1:] or images.dtype != np.uint8:
         raise DataError(
             f"{src.images}: expected uint8 images of shape (N, 28, 28), found "
             f"{images.dtype} {images.shape}. Is this an images file of MNIST or Fashion-MNIST?"

@@ -17,6 +17,8 @@ DCGAN initialisation (``dcgan_init_``), as does the VAE-GAN.
 
 from minigen import backend, nn, optim
 from minigen.models.base import GenerativeModel
+from minigen.models.blocks import IMAGE_SHAPE, PIXELS, STEM_SIDE, stem
+from minigen.models.options import MAX_SIZE, Option
 from minigen.models.penalties import r1_penalty
 from minigen.nn import functional as F
 
@@ -47,9 +49,9 @@ class MLPGenerator(nn.Module):
             nn.LeakyReLU(0.2),
             nn.Linear(256, 512),
             nn.LeakyReLU(0.2),
-            nn.Linear(512, 784),
+            nn.Linear(512, PIXELS),
             nn.Tanh(),
-            nn.Unflatten((1, 28, 28)),
+            nn.Unflatten(IMAGE_SHAPE),
         )
 
     def forward(self, z):
@@ -69,7 +71,7 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         self.pack = pack
         self.net = nn.Sequential(
-            nn.Linear(784 * pack, 512),
+            nn.Linear(PIXELS * pack, 512),
             nn.LeakyReLU(0.2),
             nn.Linear(512, 256),
             nn.LeakyReLU(0.2),
@@ -77,7 +79,12 @@ class MLPDiscriminator(nn.Module):
         )
 
     def forward(self, x):
-        return self.net(x.reshape(x.shape[0] // self.pack, 784 * self.pack))
+        return self.net(x.reshape(x.shape[0] // self.pack, PIXELS * self.pack))
+
+
+def leaky_relu():
+    """LeakyReLU(0.2), the DCGAN discriminator's activation."""
+    return nn.LeakyReLU(0.2)
 
 
 class DCGANGenerator(nn.Module):
@@ -86,10 +93,10 @@ class DCGANGenerator(nn.Module):
     def __init__(self, z_dim=64):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(z_dim, 128 * 7 * 7),
-            nn.BatchNorm1d(128 * 7 * 7),
+            nn.Linear(z_dim, 128 * STEM_SIDE**2),
+            nn.BatchNorm1d(128 * STEM_SIDE**2),
             nn.ReLU(),
-            nn.Unflatten((128, 7, 7)),
+            nn.Unflatten((128, STEM_SIDE, STEM_SIDE)),
             nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1),
             nn.BatchNorm2d(64),
             nn.ReLU(),
@@ -110,14 +117,8 @@ class DCGANDiscriminator(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(1, 64, 4, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(64, 128, 4, stride=2, padding=1),
-            nn.BatchNorm2d(128),
-            nn.LeakyReLU(0.2),
-        )
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
+        self.body = nn.Sequential(*stem(64, leaky_relu, batch_norm=True))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(128 * STEM_SIDE**2, 1))
 
     def features(self, x):
         return self.body(x)
@@ -168,26 +169,26 @@ class GAN(GenerativeModel):
     scale = "symmetric"  # pixels in [-1, 1], to match tanh
     batch_size = 64
 
-    def __init__(
-        self, kind="mlp", z_dim=64, pack=1, lr=2e-4, betas=(0.5, 0.999), ema=None, r1_gamma=0.0
-    ):
-        super().__init__(
-            kind=kind, z_dim=z_dim, pack=pack, lr=lr, betas=betas, ema=ema, r1_gamma=r1_gamma
-        )
-        self.kind, self.z_dim, self.lr, self.betas, self.ema = kind, z_dim, lr, betas, ema
-        self.r1_gamma = r1_gamma
-        self.name = {"mlp": "mlp-gan", "dcgan": "dcgan"}.get(kind)
-        if kind == "mlp":
-            self.generator = MLPGenerator(z_dim)
-            self.discriminator = MLPDiscriminator(pack)
-        elif kind == "dcgan":
-            self.generator = DCGANGenerator(z_dim)
-            self.discriminator = DCGANDiscriminator()
+    kind = Option(str, "mlp", ("mlp", "dcgan"), "the networks: MLPs or DCGAN convolutions")
+    z_dim = Option(int, 64, f"[1, {MAX_SIZE}]", "length of the noise vector z")
+    pack = Option(int, 1, "[1, 64]", "PacGAN: images D judges together (1: off)")
+    lr = Option(float, 2e-4, "(0, inf)", "Adam's learning rate, both networks")
+    betas = Option(float, (0.5, 0.999), "[0, 1)", "Adam's beta1 and beta2", size=2)
+    ema = Option(float, None, "(0, 1)", "decay of G's weight average used in eval (None: off)")
+    r1_gamma = Option(float, 0.0, "[0, inf)", "weight gamma of the R1 penalty (0: off)")
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.name = {"mlp": "mlp-gan", "dcgan": "dcgan"}[self.kind]
+        if self.kind == "mlp":
+            self.generator = MLPGenerator(self.z_dim)
+            self.discriminator = MLPDiscriminator(self.pack)
         else:
-            raise ValueError(f"unknown GAN kind {kind!r}; use 'mlp' or 'dcgan'")
+            self.generator = DCGANGenerator(self.z_dim)
+            self.discriminator = DCGANDiscriminator()
         dcgan_init_(self)
-        if ema is not None:
-            self.generator_ema = type(self.generator)(z_dim)
+        if self.ema is not None:
+            self.generator_ema = type(self.generator)(self.z_dim)
             self.generator_ema.load_state_dict(self.generator.state_dict())
 
     def make_optimizers(self):

@@ -32,10 +32,9 @@ so a few positions far up and to the right stay unseen; the gated PixelCNN's
 two stacks remove it), is small on a 7x7 grid after four layers.
 """
 
-import time
-
-from minigen import backend, nn, optim
+from minigen import backend, loop, nn, optim
 from minigen.autograd import ShapeError, Tensor
+from minigen.models.blocks import STEM_SIDE
 from minigen.nn import functional as F
 
 
@@ -88,7 +87,7 @@ class PixelCNN(nn.Module):
     be built again.
     """
 
-    def __init__(self, num_codes=64, grid_size=(7, 7), hidden=32, layers=3):
+    def __init__(self, num_codes=64, grid_size=(STEM_SIDE, STEM_SIDE), hidden=32, layers=3):
         super().__init__()
         self.num_codes, self.grid_size = int(num_codes), tuple(int(s) for s in grid_size)
         self.options = {
@@ -164,21 +163,24 @@ class PixelCNN(nn.Module):
         return grid
 
 
-def fit_prior(vqvae, images, epochs=2, *, prior=None, batch_size=128, lr=1e-3, max_seconds=None):
+def fit_prior(
+    vqvae, images, epochs=2, *, prior=None, batch_size=128, lr=1e-3, max_seconds=None, quiet=True
+):
     """Train a PixelCNN prior on the code grids of ``images`` and attach it to ``vqvae``.
 
     ``images``: the VQ-VAE's training images (host uint8 (N, 28, 28), or floats
     in [0, 1]); they are encoded once (``vqvae.encode_indices``), then the
     prior is trained with Adam on shuffled minibatches drawn from minigen's
-    generator (``backend.manual_seed`` first for a repeatable run). ``prior``
-    defaults to a fresh ``PixelCNN`` sized to the VQ-VAE. ``max_seconds``: a
-    wall-clock budget (encoding included); fitting ends after the step during
-    which it runs out, as ``train``'s does. Returns (prior, losses): the mean
-    loss per epoch in nats per position (the last epoch's over the steps run).
+    generator (``backend.manual_seed`` first for a repeatable run), by the
+    loop every training shares (minigen/loop.py: a NaN loss stops it with
+    ``DivergenceError``). ``prior`` defaults to a fresh ``PixelCNN`` sized to
+    the VQ-VAE. ``max_seconds``: a wall-clock budget (encoding included);
+    fitting ends after the step during which it runs out, as ``train``'s
+    does. ``quiet=False`` shows a progress bar. Returns (prior, losses): the
+    mean loss per epoch in nats per position (the last epoch's over the steps
+    run).
     """
-    if max_seconds is not None and not max_seconds >= 0:
-        raise ValueError(f"fit_prior: max_seconds must be >= 0 or None, got {max_seconds!r}")
-    began = time.perf_counter()
+    budget = loop.Budget(max_seconds, "fit_prior")
     codes = vqvae.encode_indices(images)
     k = vqvae.quantizer.codebook.shape[0]
     if prior is None:
@@ -187,24 +189,28 @@ def fit_prior(vqvae, images, epochs=2, *, prior=None, batch_size=128, lr=1e-3, m
     steps = len(codes) // batch_size
     if steps == 0:
         raise ValueError(f"fit_prior: {len(codes)} images are fewer than one batch of {batch_size}")
-    losses = []
-    prior.train()
-    out_of_time = False
-    for _ in range(epochs):
+
+    def step(batch):
+        opt.zero_grad()
+        loss = prior.loss(batch)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.data}
+
+    def batches(epoch):
         order = backend.from_numpy(backend.permutation(len(codes)))
-        total = 0.0
-        for i in range(steps):
-            batch = codes[order[i * batch_size : (i + 1) * batch_size]]
-            opt.zero_grad()
-            loss = prior.loss(batch)
-            loss.backward()
-            opt.step()
-            total += float(loss.data)
-            out_of_time = max_seconds is not None and time.perf_counter() - began >= max_seconds
-            if out_of_time:
-                break
-        losses.append(total / (i + 1))
-        if out_of_time:
-            break
+        parts = (codes[order[i * batch_size : (i + 1) * batch_size]] for i in range(steps))
+        return parts, steps
+
+    history, losses = {}, []
+
+    def end_epoch(epoch, stopped):  # the mean over this epoch's steps
+        done = history["loss"][len(losses) * steps :]
+        losses.append(sum(done) / len(done))
+
+    loop.run(
+        prior, step, batches, epochs, name="prior", history=history, budget=budget,
+        end_epoch=end_epoch, quiet=quiet,
+    )  # fmt: skip
     vqvae.attach_prior(prior)
     return prior, losses

@@ -2,7 +2,7 @@
 
 The encoder maps an image x to the mean and log-variance of a Gaussian over
 the latent z. We sample z = mu + exp(logvar / 2) * eps with eps ~ N(0, I)
-(``ops.reparameterize``, the reparameterisation trick: the randomness is an
+(``reparameterize``, the reparameterisation trick: the randomness is an
 input, so gradients flow to mu and logvar). The decoder maps z to Bernoulli
 logits for the pixels.
 
@@ -18,8 +18,22 @@ for the BCE).
 
 from minigen import backend, nn, optim
 from minigen.models.base import GenerativeModel
+from minigen.models.blocks import IMAGE_SHAPE, PIXELS, STEM_SIDE, stem
+from minigen.models.options import MAX_SIZE, Option
 from minigen.nn import functional as F
-from minigen.ops import reparameterize
+from minigen.ops import exp
+
+
+def reparameterize(mu, logvar, eps=None):
+    """z = mu + exp(logvar / 2) * eps, eps ~ N(0, I): a sample of N(mu, exp(logvar)).
+
+    The reparameterisation trick: the randomness is an input, so gradients
+    flow to mu and logvar. ``eps`` is drawn with ``backend.randn`` in mu's
+    dtype unless given (the importance-weighted bound needs it back).
+    """
+    if eps is None:
+        eps = backend.randn(*mu.shape, dtype=mu.dtype)
+    return mu + exp(logvar * 0.5) * eps
 
 
 class MLPEncoder(nn.Module):
@@ -27,7 +41,7 @@ class MLPEncoder(nn.Module):
 
     def __init__(self, latent_dim=20, hidden=400):
         super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), nn.Linear(784, hidden), nn.ReLU())
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(PIXELS, hidden), nn.ReLU())
         self.mu = nn.Linear(hidden, latent_dim)
         self.logvar = nn.Linear(hidden, latent_dim)
 
@@ -44,8 +58,8 @@ class MLPDecoder(nn.Module):
         self.net = nn.Sequential(
             nn.Linear(latent_dim, hidden),
             nn.ReLU(),
-            nn.Linear(hidden, 784),
-            nn.Unflatten((1, 28, 28)),
+            nn.Linear(hidden, PIXELS),
+            nn.Unflatten(IMAGE_SHAPE),
         )
 
     def forward(self, z):
@@ -57,15 +71,9 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, latent_dim=16):
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(1, 32, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Flatten(),
-        )
-        self.mu = nn.Linear(64 * 7 * 7, latent_dim)
-        self.logvar = nn.Linear(64 * 7 * 7, latent_dim)
+        self.body = nn.Sequential(*stem(32, nn.ReLU), nn.Flatten())
+        self.mu = nn.Linear(64 * STEM_SIDE**2, latent_dim)
+        self.logvar = nn.Linear(64 * STEM_SIDE**2, latent_dim)
 
     def forward(self, x):
         h = self.body(x)
@@ -78,9 +86,9 @@ class ConvDecoder(nn.Module):
     def __init__(self, latent_dim=16):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(latent_dim, 64 * 7 * 7),
+            nn.Linear(latent_dim, 64 * STEM_SIDE**2),
             nn.ReLU(),
-            nn.Unflatten((64, 7, 7)),
+            nn.Unflatten((64, STEM_SIDE, STEM_SIDE)),
             nn.ConvTranspose2d(64, 32, 4, stride=2, padding=1),
             nn.ReLU(),
             nn.ConvTranspose2d(32, 1, 4, stride=2, padding=1),
@@ -96,20 +104,23 @@ class VAE(GenerativeModel):
     scale = "unit"  # pixels in [0, 1], Bernoulli targets
     batch_size = 128
 
-    def __init__(self, kind="mlp", latent_dim=None, lr=1e-3):
-        super().__init__(kind=kind, latent_dim=latent_dim, lr=lr)
-        self.kind, self.lr = kind, lr
-        self.name = {"mlp": "mlp-vae", "conv": "conv-vae"}.get(kind)
-        if kind == "mlp":
-            self.latent_dim = latent_dim or 20
+    kind = Option(str, "mlp", ("mlp", "conv"), "the networks: MLPs or convolutions")
+    latent_dim = Option(
+        int, None, f"[1, {MAX_SIZE}]", "length of the latent z (None: 20 for mlp, 16 for conv)"
+    )
+    lr = Option(float, 1e-3, "(0, inf)", "Adam's learning rate")
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.name = {"mlp": "mlp-vae", "conv": "conv-vae"}[self.kind]
+        if self.latent_dim is None:
+            self.latent_dim = {"mlp": 20, "conv": 16}[self.kind]
+        if self.kind == "mlp":
             self.encoder = MLPEncoder(self.latent_dim)
             self.decoder = MLPDecoder(self.latent_dim)
-        elif kind == "conv":
-            self.latent_dim = latent_dim or 16
+        else:
             self.encoder = ConvEncoder(self.latent_dim)
             self.decoder = ConvDecoder(self.latent_dim)
-        else:
-            raise ValueError(f"unknown VAE kind {kind!r}; use 'mlp' or 'conv'")
 
     def forward(self, x):
         """Logits of the reconstruction, and q(z|x)'s mu and logvar."""

@@ -34,9 +34,9 @@ from minigen.models.gan import (
     generator_loss,
     real_loss,
 )
-from minigen.models.vae import ConvDecoder, ConvEncoder
+from minigen.models.options import MAX_SIZE, Option
+from minigen.models.vae import ConvDecoder, ConvEncoder, reparameterize
 from minigen.nn import functional as F
-from minigen.ops import reparameterize
 
 
 class VAEGAN(GenerativeModel):
@@ -46,26 +46,17 @@ class VAEGAN(GenerativeModel):
     scale = "symmetric"
     batch_size = 64
 
-    def __init__(
-        self, latent_dim=16, gamma=0.01, kl_weight=10.0, margin=0.35, lr=2e-4, betas=(0.5, 0.999)
-    ):
-        super().__init__(
-            latent_dim=latent_dim,
-            gamma=gamma,
-            kl_weight=kl_weight,
-            margin=margin,
-            lr=lr,
-            betas=betas,
-        )
-        self.latent_dim, self.gamma, self.kl_weight, self.margin = (
-            latent_dim,
-            gamma,
-            kl_weight,
-            margin,
-        )
-        self.lr, self.betas = lr, betas
-        self.encoder = ConvEncoder(latent_dim)
-        self.decoder = nn.Sequential(ConvDecoder(latent_dim), nn.Tanh())
+    latent_dim = Option(int, 16, f"[1, {MAX_SIZE}]", "length of the latent z")
+    gamma = Option(float, 0.01, "[0, inf)", "weight of L_feat in the decoder's loss")
+    kl_weight = Option(float, 10.0, "[0, inf)", "weight of the KL term in the encoder's loss")
+    margin = Option(float, 0.35, "[0, inf)", "D steps only while its loss is above this")
+    lr = Option(float, 2e-4, "(0, inf)", "Adam's learning rate, all three networks")
+    betas = Option(float, (0.5, 0.999), "[0, 1)", "Adam's beta1 and beta2", size=2)
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.encoder = ConvEncoder(self.latent_dim)
+        self.decoder = nn.Sequential(ConvDecoder(self.latent_dim), nn.Tanh())
         self.discriminator = DCGANDiscriminator()
         dcgan_init_(self)
 

@@ -26,16 +26,18 @@ afterwards on the training images' code grids (minigen/models/prior.py,
 grids from it. Its weights are part of the state dict ("prior.*") and its
 sizes part of ``options`` (``prior_hidden``, ``prior_layers``), so a
 checkpoint saved after ``fit_prior`` rebuilds and samples with the trained
-prior (``python -m minigen prior CKPT`` does this for a checkpoint). Training
-further moves the codebook and makes the prior stale: resuming drops it
-(``detach_prior``, minigen/train.py says so in one line).
+prior (``python -m minigen prior CKPT`` does this for a checkpoint: the prior
+is the model's one ``Part``). Training further moves the codebook and makes
+the prior stale: resuming drops it (``on_resume``, with a line saying so).
 """
 
 from minigen import backend, nn, optim
 from minigen.autograd import Tensor
 from minigen.data.batches import unit_batches
-from minigen.models.base import GenerativeModel
-from minigen.models.prior import PixelCNN
+from minigen.models.base import GenerativeModel, Part
+from minigen.models.blocks import STEM_SIDE, stem
+from minigen.models.options import MAX_SIZE, Option
+from minigen.models.prior import PixelCNN, fit_prior
 from minigen.nn import functional as F
 
 
@@ -115,30 +117,38 @@ class VQVAE(GenerativeModel):
     scale = "unit"
     batch_size = 128
 
-    def __init__(
-        self,
-        num_codes=64,
-        code_dim=16,
-        beta=0.25,
-        restart_dead=False,
-        lr=1e-3,
-        prior_hidden=None,
-        prior_layers=None,
-    ):
-        super().__init__(
-            num_codes=num_codes, code_dim=code_dim, beta=beta, restart_dead=restart_dead, lr=lr
-        )
-        self.lr = lr
-        self.encoder = nn.Sequential(
-            nn.Conv2d(1, 32, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 4, stride=2, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(64, code_dim, 1),
-        )
-        side = F.conv_output_size(F.conv_output_size(28, 4, 2, 1), 4, 2, 1)
-        self.grid_size = (side, side)  # code positions per 28x28 image
-        self.quantizer = VectorQuantizer(num_codes, code_dim, beta, restart_dead)
+    parts = (
+        Part(
+            "prior",
+            help="fit a PixelCNN prior to a trained VQ-VAE, so that 'sample' draws from it",
+            description="Fit a PixelCNN prior (minigen/models/prior.py) on the code grids of "
+            "the training images of a vq-vae checkpoint, and store it in that checkpoint: "
+            "'sample' then decodes code grids drawn from the prior instead of uniformly random "
+            "ones. Training the VQ-VAE further (--resume) drops the prior, since its codes "
+            "change.",
+            epochs=2,
+            options=("prior_hidden", "prior_layers"),
+            losses="prior loss per epoch (nats per position; uniform codes: log K)",
+            uses="drawing code grids from the checkpoint's PixelCNN prior",
+        ),
+    )
+
+    num_codes = Option(int, 64, f"[1, {MAX_SIZE}]", "codebook size K")
+    code_dim = Option(int, 16, f"[1, {MAX_SIZE}]", "length of each code vector")
+    beta = Option(float, 0.25, "[0, inf)", "weight of the commitment loss")
+    restart_dead = Option(bool, False, None, "move codes unused in a batch onto its encodings")
+    lr = Option(float, 1e-3, "(0, inf)", "Adam's learning rate")
+    prior_hidden = Option(
+        int, None, f"[1, {MAX_SIZE}]", "hidden channels of the PixelCNN prior (None: no prior)"
+    )
+    prior_layers = Option(int, None, "[0, 64]", "masked 3x3 layers of the prior after its first")
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        num_codes, code_dim = self.num_codes, self.code_dim
+        self.encoder = nn.Sequential(*stem(32, nn.ReLU), nn.Conv2d(64, code_dim, 1))
+        self.grid_size = (STEM_SIDE, STEM_SIDE)  # code positions per image
+        self.quantizer = VectorQuantizer(num_codes, code_dim, self.beta, self.restart_dead)
         self.decoder = nn.Sequential(
             nn.Conv2d(code_dim, 64, 1),
             nn.ReLU(),
@@ -147,7 +157,7 @@ class VQVAE(GenerativeModel):
             nn.ConvTranspose2d(32, 1, 4, stride=2, padding=1),
         )
         self.prior = None
-        sizes = {"hidden": prior_hidden, "layers": prior_layers}
+        sizes = {"hidden": self.prior_hidden, "layers": self.prior_layers}
         if any(v is not None for v in sizes.values()):
             sizes = {k: v for k, v in sizes.items() if v is not None}  # others: defaults
             self.attach_prior(PixelCNN(num_codes, self.grid_size, **sizes))
@@ -166,16 +176,37 @@ class VQVAE(GenerativeModel):
                 f"got {prior!r:.80}"
             )
         self.prior = prior
-        self.options.update(
-            prior_hidden=prior.options["hidden"], prior_layers=prior.options["layers"]
-        )
+        self.prior_hidden, self.prior_layers = prior.options["hidden"], prior.options["layers"]
 
     def detach_prior(self):
         """Back to uniform code grids: drop ``self.prior`` and its sizes from ``options``
         (training moves the codebook, which makes a fitted prior stale)."""
-        self.prior = None
-        for key in ("prior_hidden", "prior_layers"):
-            self.options.pop(key, None)
+        self.prior = self.prior_hidden = self.prior_layers = None
+
+    def on_resume(self, source, epoch):
+        """Training moves the codebook, so a prior fitted on the old codes is stale:
+        drop it, and say so."""
+        if self.prior is None:
+            return None
+        self.detach_prior()
+        return (
+            f"{self.name}: {source} holds a prior fitted on its codes at epoch {epoch}; "
+            "training moves the codebook, so that prior is stale and is dropped. Fit a new one "
+            "afterwards: python -m minigen prior CKPT."
+        )
+
+    def fit_part(self, name, images, epochs, *, quiet=False, prior_hidden=None, prior_layers=None):
+        """Fit a PixelCNN prior (the one part, "prior") on the code grids of ``images``
+        (``fit_prior``); sizes from ``prior_hidden``, ``prior_layers`` (None: the
+        PixelCNN's defaults). Returns its mean loss per epoch."""
+        if name != "prior":
+            return super().fit_part(name, images, epochs)
+        sizes = {"hidden": prior_hidden, "layers": prior_layers}
+        for key, value in sizes.items():  # as the declaration allows
+            getattr(type(self), f"prior_{key}").check(value, type(self).__name__)
+        sizes = {k: v for k, v in sizes.items() if v is not None}
+        prior = PixelCNN(self.num_codes, self.grid_size, **sizes)
+        return fit_prior(self, images, epochs, prior=prior, quiet=quiet)[1]
 
     def forward(self, x):
         """Logits, codebook loss, commitment loss and code indices for a batch x."""

@@ -25,7 +25,9 @@ critic has no BatchNorm (it would mix the samples of a batch).
 from minigen import backend, nn, optim
 from minigen.autograd import no_grad
 from minigen.models.base import GenerativeModel
-from minigen.models.gan import DCGANGenerator, dcgan_init_
+from minigen.models.blocks import STEM_SIDE, stem
+from minigen.models.gan import DCGANGenerator, dcgan_init_, leaky_relu
+from minigen.models.options import MAX_SIZE, Option
 from minigen.models.penalties import gradient_penalty, r1_penalty
 
 
@@ -39,12 +41,7 @@ class Critic(nn.Module):
     def __init__(self):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(1, 64, 4, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(64, 128, 4, stride=2, padding=1),
-            nn.LeakyReLU(0.2),
-            nn.Flatten(),
-            nn.Linear(128 * 7 * 7, 1),
+            *stem(64, leaky_relu), nn.Flatten(), nn.Linear(128 * STEM_SIDE**2, 1)
         )
 
     def forward(self, x):
@@ -72,18 +69,24 @@ class WGANGP(GenerativeModel):
     scale = "symmetric"  # pixels in [-1, 1], to match tanh
     batch_size = 64
 
-    def __init__(self, z_dim=64, n_critic=5, gp_weight=10.0, lr=1e-4, beta1=0.5, beta2=0.9):
-        super().__init__(
-            z_dim=z_dim, n_critic=n_critic, gp_weight=gp_weight, lr=lr, beta1=beta1, beta2=beta2
-        )
-        if n_critic < 1:
-            raise ValueError(f"WGANGP: n_critic must be at least 1, got {n_critic!r}")
-        self.z_dim, self.n_critic, self.gp_weight = z_dim, n_critic, gp_weight
-        self.lr, self.betas = lr, (beta1, beta2)
+    z_dim = Option(int, 64, f"[1, {MAX_SIZE}]", "length of the noise vector z")
+    n_critic = Option(int, 5, "[1, 1000]", "critic updates per generator update")
+    gp_weight = Option(float, 10.0, "[0, inf)", "weight lambda of the gradient penalty")
+    lr = Option(float, 1e-4, "(0, inf)", "Adam's learning rate, both networks")
+    beta1 = Option(float, 0.5, "[0, 1)", "Adam's beta1")
+    beta2 = Option(float, 0.9, "[0, 1)", "Adam's beta2")
+
+    def __init__(self, **options):
+        super().__init__(**options)
         self.register_buffer("critic_steps", backend.xp().zeros((), dtype="int64"))
-        self.generator = DCGANGenerator(z_dim)
+        self.generator = DCGANGenerator(self.z_dim)
         self.critic = Critic()
         dcgan_init_(self)
+
+    @property
+    def betas(self):
+        """(beta1, beta2), as Adam takes them."""
+        return (self.beta1, self.beta2)
 
     def make_optimizers(self):
         return {

@@ -75,7 +75,7 @@ def _in_parts(work, c, n):
     """Run ``work(part)`` over index tuples that split a (C, ..., N) array:
     by channels, or by batch when there is a single channel. Parts never
     overlap, so the threads write disjoint memory."""
-    parts = COPY_THREADS if backend.name() == "numpy" else 1
+    parts = COPY_THREADS if backend.threaded_copies() else 1
     axis, size = ((), c) if c >= parts else ((Ellipsis,), n)
     if parts < 2 or size < parts:
         work((slice(None),))

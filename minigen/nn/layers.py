@@ -74,11 +74,13 @@ class Linear(Module):
         init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, x):
-        if x.ndim < 1 or x.shape[-1] != self.in_features:
+        try:  # checked once, by linear(); the layer adds its own description
+            return linear(x, self.weight, self.bias)
+        except ShapeError as e:
             raise ShapeError(
-                f"{self!r}: expected input of shape (..., {self.in_features}), got {tuple(x.shape)}"
-            )
-        return linear(x, self.weight, self.bias)
+                f"{self!r}: expected input of shape (..., {self.in_features}), "
+                f"got {tuple(x.shape)} ({e})"
+            ) from e
 
     def extra_repr(self):
         return (
