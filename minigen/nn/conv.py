@@ -262,6 +262,98 @@ def col2im_matmul(weight, g2, shape, h, w, stride=1, padding=0):
     return _col2im_sum(blocks(), c, kh, kw, oh, ow, n, h, w, stride, padding, g2.dtype)
 
 
+# ------------------------------------------------------------------ sub-pixel
+
+# A stride-s transposed convolution runs as s^2 stride-1 convolutions (below)
+# when Cin <= SUBPIXEL_RATIO * Cout, and by col2im otherwise: the sub-pixel
+# form copies windows of the input (Cin channels), col2im adds into the output
+# (Cout channels), so with few output channels (a last layer to one image
+# channel) col2im moves far less memory.
+SUBPIXEL_RATIO = 2
+
+# The columns of one chunk of a phase hold at most this many times the input's numbers.
+SUBPIXEL_CHUNK = 2
+
+
+def _phases(out_size, kernel, stride, padding):
+    """The sub-pixel phases of a transposed convolution along one axis.
+
+    Outputs r, r + s, r + 2s, ... (phase r) meet only the kernel taps
+    a, a + s, a + 2s, ... with a = (r + p) mod s: output r + m*s sums the
+    inputs first + m + t, t < taps, times those taps in reverse order, a
+    stride-1 correlation. Yields (r, a, taps, count, first) for each phase;
+    taps is 0 for a phase no tap reaches (kernel < stride)."""
+    for r in range(min(stride, out_size)):
+        a = (r + padding) % stride
+        taps = len(range(a, kernel, stride))
+        yield r, a, taps, len(range(r, out_size, stride)), (r + padding) // stride - taps + 1
+
+
+def _window(dst, src, top, left):
+    """dst (C, MH, MW, N) = src (C, H, W, N) from row ``top`` and column ``left``
+    on, zeros where the window leaves src (the input's zero padding)."""
+    _, mh, mw, _ = dst.shape
+    _, h, w, _ = src.shape
+    h0, h1 = min(mh, max(0, -top)), max(0, min(mh, h - top))
+    w0, w1 = min(mw, max(0, -left)), max(0, min(mw, w - left))
+    if h1 <= h0 or w1 <= w0:
+        dst[...] = 0
+        return
+    for edge in (dst[:, :h0], dst[:, h1:], dst[:, h0:h1, :w0], dst[:, h0:h1, w1:]):
+        if edge.size:
+            edge[...] = 0
+    dst[:, h0:h1, w0:w1] = src[:, top + h0 : top + h1, left + w0 : left + w1]
+
+
+def subpixel_matmul(weight, x, h, w, stride=1, padding=0):
+    """conv_transpose2d of x (N, Cin, H, W) with weight (Cin, Cout, kh, kw),
+    output (N, Cout, h, w) (a view of a (Cout, h, w, N) array), as s^2
+    stride-1 convolutions of x, one per output phase, with no adds into the
+    image.
+
+    Phase (r, c) (outputs r + m*s, c + l*s) is the correlation of x with the
+    sub-kernel W[:, :, a::s, b::s] flipped, as (Cout, Cin, th, tw): the im2col
+    copies of th*tw windows of x, one GEMM, and one strided copy into y. A
+    chunk of phase rows at a time, so that the columns hold at most
+    ``SUBPIXEL_CHUNK`` times x's numbers; one buffer serves every chunk.
+    The copies run on one thread: a chunk is small, and handing it to the copy
+    threads cost more CPU time than it saved.
+    """
+    n, cin, hin, win = x.shape
+    _, cout, kh, kw = weight.shape
+    xp = backend.xp()
+    xt = x.transpose(1, 2, 3, 0)  # (Cin, H, W, N): a view when the layer before wrote it so
+    if xt.strides[-1] != xt.itemsize:
+        xt = xp.ascontiguousarray(xt)
+    y = xp.empty((cout, h, w, n), dtype=x.dtype)
+    plan = []  # (row phase, column phase, rows per chunk)
+    for rp in _phases(h, kh, stride, padding):
+        for cp in _phases(w, kw, stride, padding):
+            (r, _, th, mh, _), (c, _, tw, mw, _) = rp, cp
+            if th == 0 or tw == 0:  # no tap reaches this phase
+                y[:, r::stride, c::stride] = 0
+            else:
+                plan.append((rp, cp, max(1, min(mh, SUBPIXEL_CHUNK * hin * win // (th * tw * mw)))))
+    sizes = [(cin * rp[2] * cp[2], cp[3] * rows * n) for rp, cp, rows in plan]
+    buffer = xp.empty(max((k * m for k, m in sizes), default=0), dtype=x.dtype)
+    out = xp.empty(max((cout * m for _, m in sizes), default=0), dtype=x.dtype)
+    for (r, a, th, mh, fh), (c, b, tw, mw, fw), rows in plan:
+        sub = weight[:, :, a::stride, b::stride][:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        sub = sub.reshape(cout, -1)  # (Cout, Cin*th*tw), a small copy
+        for m0 in range(0, mh, rows):
+            m1 = min(mh, m0 + rows)
+            cols = _block_view(buffer, (cin, th, tw, m1 - m0, mw, n))
+            for t in range(th):
+                for u in range(tw):
+                    _window(cols[:, t, u], xt, fh + m0 + t, fw + u)
+            yp = _block_view(out, (cout, (m1 - m0) * mw * n))
+            xp.matmul(sub, cols.reshape(-1, (m1 - m0) * mw * n), out=yp)
+            y[:, r + m0 * stride : r + m1 * stride : stride, c::stride] = yp.reshape(
+                cout, m1 - m0, mw, n
+            )
+    return y.transpose(3, 0, 1, 2)
+
+
 def _channels_first(a):
     """(N, C, H, W) -> (C, H*W*N), the GEMM operand layout (copies if needed)."""
     return a.transpose(1, 2, 3, 0).reshape(a.shape[1], -1)
@@ -383,8 +475,11 @@ class ConvTranspose2dFunction(Function):
         oph, opw = _pair(output_padding)
         oh = conv_transpose_output_size(h, kh, stride, padding, oph)
         ow = conv_transpose_output_size(w, kw, stride, padding, opw)
-        shape = (cout, kh, kw, h, w, n)
-        y = col2im_matmul(weight, _channels_first(x), shape, oh, ow, stride, padding)
+        if stride > 1 and cin <= SUBPIXEL_RATIO * cout:
+            y = subpixel_matmul(weight, x, oh, ow, stride, padding)
+        else:
+            shape = (cout, kh, kw, h, w, n)
+            y = col2im_matmul(weight, _channels_first(x), shape, oh, ow, stride, padding)
         if bias is not None:
             y += bias.reshape(1, cout, 1, 1)
         self.save_for_backward(x, weight)
