@@ -33,6 +33,24 @@ A transposed convolution is exactly the adjoint of conv2d (its forward is
 conv2d's dx, its backward is conv2d's forward), so it reuses the same two
 helpers with the roles swapped.
 
+A strided transposed convolution also splits into s^2 ordinary ones (the
+sub-pixel form: Shi et al. 2016, "Is the deconvolution layer the same as a
+convolutional layer?"). Output row r + m*s meets only the kernel rows
+a, a + s, a + 2s, ... with a = (r + p) mod s, so each output phase (row and
+column remainder mod s) is a stride-1 correlation of the input with the
+sub-kernel W[:, :, a::s, b::s], flipped. For k = 4, s = 2, p = 1: four 2x2
+sub-kernels; even output rows read input rows m - 1 and m, odd ones m and
+m + 1. Any kernel splits: when s does not divide k the phases' sub-kernels
+differ in size (3 by 2: 2 taps and 1), and a phase no tap reaches (k < s)
+is zero. ``subpixel_matmul`` computes each phase as im2col of the input,
+one GEMM and one strided copy into the output, with no adds into the image,
+and is used when the input has at most ``SUBPIXEL_RATIO`` times the output's
+channels. It copies windows of the input (Cin channels) where col2im adds
+into the output (Cout channels), so for few output channels (64 -> 1, a
+decoder's last layer) col2im moves far less memory and stays. Odena et al.
+2016 trace the checkerboard artifacts of these layers to the same phases:
+with k = 3, s = 2 the phases sum 4, 2, 2 and 1 weights.
+
 Sizes, as PyTorch: conv2d OH = (H + 2p - kh) // s + 1;
 conv_transpose2d OH = (H - 1) s - 2p + kh + output_padding.
 """
@@ -461,7 +479,10 @@ class ConvTranspose2dFunction(Function):
     """y = conv_transpose2d(x, W) + b: x (N, Cin, H, W), W (Cin, Cout, kh, kw), b (Cout,).
 
     The adjoint of conv2d with the same W (as PyTorch's weight layout says):
-    forward:  y = col2im(W2^T @ x2)     (W2 = W as (Cin, Cout*kh*kw), x2 = x as (Cin, H*W*N))
+    forward:  y = col2im(W2^T @ x2)     (W2 = W as (Cin, Cout*kh*kw), x2 = x as (Cin, H*W*N)),
+              or, strided with Cin <= SUBPIXEL_RATIO * Cout, s^2 phase convolutions
+              (``subpixel_matmul``): either way array kernels, so the backward
+              below serves every order
     backward: dx = conv2d(g, W);  dW = conv2d_weight(g, x);  db = sum of g
     Forward keeps only x; the columns live inside one call each, a kernel
     row at a time (``col2im_matmul``, ``conv_gemms``). A first-order backward
