@@ -127,15 +127,42 @@ def _padded(x, padding):
     return xpad
 
 
-def fill_columns(cols, xpad, rows, stride):
-    """cols[:, r, j] = the (C, OH, OW, N) slice of xpad that meets weight
-    (rows[r], j): the im2col copies of the kernel rows ``rows``."""
-    c, _, kw, oh, ow, n = cols.shape
+def _channels_last(x):
+    """x (N, C, H, W) as (C, H, W, N): a view when the layer before wrote it so
+    (the batch axis contiguous), else one copy into that layout."""
+    xt = x.transpose(1, 2, 3, 0)
+    return xt if xt.strides[-1] == xt.itemsize else backend.xp().ascontiguousarray(xt)
+
+
+def _window(dst, src, top, left, stride=1):
+    """dst (C, MH, MW, N) = src (C, H, W, N) at rows top + s*m and columns
+    left + s*l, zeros where those leave src: the zero padding, written into
+    the columns instead of into a padded copy of the input."""
+    _, mh, mw, _ = dst.shape
+    _, h, w, _ = src.shape
+    s = stride
+    h0, h1 = min(mh, max(0, -(top // s))), max(0, min(mh, (h - 1 - top) // s + 1))
+    w0, w1 = min(mw, max(0, -(left // s))), max(0, min(mw, (w - 1 - left) // s + 1))
+    if h1 <= h0 or w1 <= w0:
+        dst[...] = 0
+        return
+    for edge in (dst[:, :h0], dst[:, h1:], dst[:, h0:h1, :w0], dst[:, h0:h1, w1:]):
+        if edge.size:
+            edge[...] = 0
+    rows = slice(top + s * h0, top + s * (h1 - 1) + 1, s)
+    dst[:, h0:h1, w0:w1] = src[:, rows, left + s * w0 : left + s * (w1 - 1) + 1 : s]
+
+
+def fill_columns(cols, src, rows, stride, padding=0):
+    """cols[:, r, j] = the (C, OH, OW, N) strided slice of the padded input that
+    meets weight (rows[r], j), src the unpadded input as (C, H, W, N): the im2col
+    copies of the kernel rows ``rows``."""
+    c, _, kw, _, _, n = cols.shape
 
     def work(part):
         for r, i in enumerate(rows):
             for j in range(kw):
-                cols[part][:, r, j] = xpad[part][_offset_index(i, j, stride, oh, ow)]
+                _window(cols[part][:, r, j], src[part], i - padding, j - padding, stride)
 
     _in_parts(work, c, n)
 
@@ -148,11 +175,10 @@ def im2col(x, kh, kw, stride=1, padding=0):
     """
     n, c, h, w = x.shape
     oh, ow = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
-    xpad = _padded(x, padding)
     if kh == kw == stride == 1:  # a 1x1 convolution: the columns are the input itself
-        return xpad.reshape(c, 1, 1, oh, ow, n)
+        return _padded(x, padding).reshape(c, 1, 1, oh, ow, n)
     cols = backend.xp().empty((c, kh, kw, oh, ow, n), dtype=x.dtype)
-    fill_columns(cols, xpad, range(kh), stride)
+    fill_columns(cols, _channels_last(x), range(kh), stride, padding)
     return cols
 
 
@@ -186,12 +212,12 @@ def column_blocks(x, kh, kw, stride=1, padding=0):
     if kh == kw == stride == 1:
         yield 0, 1, im2col(x, 1, 1, 1, padding).reshape(c, -1)
         return
-    xpad = _padded(x, padding)
+    src = _channels_last(x)
     blocks = _row_blocks(c, kh, kw)
     buffer = backend.xp().empty(c * blocks[0][1] * kw * oh * ow * n, dtype=x.dtype)
     for i0, i1 in blocks:
         cols = _block_view(buffer, (c, i1 - i0, kw, oh, ow, n))
-        fill_columns(cols, xpad, range(i0, i1), stride)
+        fill_columns(cols, src, range(i0, i1), stride, padding)
         yield i0, i1, cols.reshape(-1, oh * ow * n)
 
 
@@ -307,22 +333,6 @@ def _phases(out_size, kernel, stride, padding):
         yield r, a, taps, len(range(r, out_size, stride)), (r + padding) // stride - taps + 1
 
 
-def _window(dst, src, top, left):
-    """dst (C, MH, MW, N) = src (C, H, W, N) from row ``top`` and column ``left``
-    on, zeros where the window leaves src (the input's zero padding)."""
-    _, mh, mw, _ = dst.shape
-    _, h, w, _ = src.shape
-    h0, h1 = min(mh, max(0, -top)), max(0, min(mh, h - top))
-    w0, w1 = min(mw, max(0, -left)), max(0, min(mw, w - left))
-    if h1 <= h0 or w1 <= w0:
-        dst[...] = 0
-        return
-    for edge in (dst[:, :h0], dst[:, h1:], dst[:, h0:h1, :w0], dst[:, h0:h1, w1:]):
-        if edge.size:
-            edge[...] = 0
-    dst[:, h0:h1, w0:w1] = src[:, top + h0 : top + h1, left + w0 : left + w1]
-
-
 def subpixel_matmul(weight, x, h, w, stride=1, padding=0):
     """conv_transpose2d of x (N, Cin, H, W) with weight (Cin, Cout, kh, kw),
     output (N, Cout, h, w) (a view of a (Cout, h, w, N) array), as s^2
@@ -340,9 +350,7 @@ def subpixel_matmul(weight, x, h, w, stride=1, padding=0):
     n, cin, hin, win = x.shape
     _, cout, kh, kw = weight.shape
     xp = backend.xp()
-    xt = x.transpose(1, 2, 3, 0)  # (Cin, H, W, N): a view when the layer before wrote it so
-    if xt.strides[-1] != xt.itemsize:
-        xt = xp.ascontiguousarray(xt)
+    xt = _channels_last(x)
     y = xp.empty((cout, h, w, n), dtype=x.dtype)
     plan = []  # (row phase, column phase, rows per chunk)
     for rp in _phases(h, kh, stride, padding):
