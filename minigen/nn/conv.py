@@ -12,7 +12,10 @@ The copy goes by kernel offset, not by pixel: for each (i, j) in kh x kw,
 the inputs that meet weight (i, j) form one strided slice of the padded
 input, x_pad[:, :, i : i + s*OH : s, j : j + s*OW : s]. So there are kh*kw
 slice copies, whatever the batch, channel or image size, and the code runs
-unchanged on NumPy and CuPy. ``col2im`` is its adjoint: it adds each offset's
+unchanged on NumPy and CuPy. The padded input is never made: each slice is
+read from x itself and the few rows and columns that fall in the padding are
+zeroed in the columns (``_window``), which saves a copy of x and its memory.
+``col2im`` is its adjoint: it adds each offset's
 slice back into a zero buffer (overlapping patches add up), with the same
 strided slices and no scatter-add.
 
