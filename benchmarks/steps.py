@@ -55,7 +55,7 @@ last column says ok, or SLOW / MEMORY where a target is missed.
 
 ``--profile MODEL`` times one model's steps (no PyTorch) and prints, per
 autograd Function, the milliseconds per step spent in its forward and in its
-backward, the optimizer steps, the im2col / col2im copies (a part of the
+backward, the optimizer steps, the im2col / col2im / sub-pixel kernels (a part of the
 convolutions' time), and what remains: Python, the autograd engine, the
 losses' reductions, then the step's wall time and its CPU time (all threads).
 On a shared machine wall times say little: compare the CPU times of runs with
@@ -170,10 +170,11 @@ def counting_gemm_flops():
     """Count the GEMM FLOPs of everything minigen computes inside; yields a dict
     whose "flops" grows. Backward passes are made of forwards (a Linear's dx
     and dW are MatMuls) and of the convolution kernels (``conv.conv_gemms``,
-    ``conv.col2im_matmul``), so counting those counts every GEMM once, as it runs."""
+    ``conv.col2im_matmul``, ``conv.subpixel_matmul``), so counting those counts every
+    GEMM once, as it runs."""
     counter = {"flops": 0}
     saved = [(cls, cls.forward) for cls in GEMM_FUNCTIONS]
-    kernels = conv.conv_gemms, conv.col2im_matmul
+    kernels = conv.conv_gemms, conv.col2im_matmul, conv.subpixel_matmul
     nearest = VectorQuantizer.nearest
 
     def wrap(cls, forward):
@@ -198,6 +199,11 @@ def counting_gemm_flops():
         counter["flops"] += 2 * weight.shape[0] * c * kh * kw * g2.shape[1]
         return kernels[1](weight, g2, shape, *args, **kwargs)
 
+    def counted_subpixel_matmul(weight, x, *args, **kwargs):  # as col2im: every tap and input
+        cin, cout, kh, kw = weight.shape
+        counter["flops"] += 2 * cin * cout * kh * kw * x.shape[0] * x.shape[2] * x.shape[3]
+        return kernels[2](weight, x, *args, **kwargs)
+
     def counted_nearest(self, flat):  # distances: (M, D) @ (D, K)
         counter["flops"] += 2 * flat.shape[0] * flat.shape[1] * self.codebook.shape[0]
         return nearest(self, flat)
@@ -206,12 +212,13 @@ def counting_gemm_flops():
         for cls, forward in saved:
             wrap(cls, forward)
         conv.conv_gemms, conv.col2im_matmul = counted_conv_gemms, counted_col2im_matmul
+        conv.subpixel_matmul = counted_subpixel_matmul
         VectorQuantizer.nearest = counted_nearest
         yield counter
     finally:
         for cls, forward in saved:
             cls.forward = forward
-        conv.conv_gemms, conv.col2im_matmul = kernels
+        conv.conv_gemms, conv.col2im_matmul, conv.subpixel_matmul = kernels
         VectorQuantizer.nearest = nearest
 
 
@@ -558,13 +565,14 @@ def function_classes():
 @contextmanager
 def timing_parts(totals):
     """Time, inside, every Function's forward and backward, the optimizers'
-    steps and the convolutions' im2col copies and col2im (with its GEMMs); adds
+    steps and the convolutions' im2col copies, col2im and the sub-pixel
+    transposed convolutions (with their GEMMs); adds
     seconds and calls to ``totals[(name, part)]``.
 
     A backward is made of other Functions' forwards (Linear's dx is a MatMul,
     Conv2d's dx a ConvTranspose2d), so each part counts its own time only,
     without the Functions it calls (their time is theirs): the parts do not
-    overlap, except im2col / col2im, which run inside the convolutions (listed
+    overlap, except im2col / col2im / sub-pixel, which run inside the convolutions (listed
     as "of which", and not taken off their callers)."""
     patched, inner = [], [0.0]  # inner: time of the calls nested in the running part
 
@@ -593,6 +601,7 @@ def timing_parts(totals):
     timed(optim.Optimizer, "step", ("optimizer", "step"))
     timed(conv, "fill_columns", ("  of which im2col", "copy"), exclusive=False)
     timed(conv, "col2im_matmul", ("  of which col2im", "GEMM+add"), exclusive=False)
+    timed(conv, "subpixel_matmul", ("  of which sub-pixel", "GEMM+copy"), exclusive=False)
     try:
         yield totals
     finally:

@@ -5,7 +5,8 @@ its gradient checked by finite differences:
 
 1. Linear: y = x W^T + b, and its three-GEMM backward;
 2. Conv2d as im2col + one matrix product (im2col by kernel offsets);
-3. ConvTranspose2d as the adjoint of conv2d: <conv2d(x), y> = <x, conv_transpose2d(y)>;
+3. ConvTranspose2d as the adjoint of conv2d: <conv2d(x), y> = <x, conv_transpose2d(y)>,
+   and as four stride-1 convolutions, one per output phase (sub-pixel);
 4. BatchNorm: batch statistics in training, running statistics in eval;
 5. a small convolutional classifier trained on real Fashion-MNIST images.
 
@@ -179,6 +180,33 @@ print("sizes through two transposed convolutions:", h7.shape, "->", h14.shape, "
 x, w, bias = f64(2, 3, 3, 3), f64(3, 2, 4, 4), f64(2)
 err = mg.gradcheck(lambda a, b, c: F.conv_transpose2d(a, b, c, stride=2, padding=1), x, w, bias)
 print("conv_transpose2d gradcheck, worst error:", err)
+
+# %% [markdown]
+# ### Four phases: the transposed convolution with no adds
+#
+# Which weights reach one output pixel? With kernel 4, stride 2, padding 1,
+# an even output row 2m meets kernel rows 1 and 3 only (input rows m and
+# m - 1), an odd row 2m + 1 kernel rows 0 and 2 (input rows m + 1 and m);
+# columns alike. So each of the four output phases (row parity, column
+# parity) is an ordinary stride-1 conv2d of the input with a 2x2 sub-kernel,
+# W[:, :, a::2, b::2] flipped and transposed to (out, in, 2, 2): the sub-pixel
+# form (Shi et al. 2016; Odena et al. 2016 trace checkerboard artifacts to
+# these phases). Four small convolutions and four interleaving copies
+# replace col2im's sixteen overlapping adds; minigen's transposed
+# convolution runs this way when the input has at most twice the output's
+# channels (nn/conv.py). Check it on all four phases:
+
+# %%
+x, w = f64(2, 3, 5, 5, requires_grad=False), f64(3, 2, 4, 4, requires_grad=False)
+full = F.conv_transpose2d(x, w, stride=2, padding=1).numpy()  # (2, 2, 10, 10)
+for r in (0, 1):
+    for c in (0, 1):
+        a, b = 1 - r, 1 - c  # the kernel rows and columns this phase meets: a, a + 2
+        sub = w.numpy()[:, :, a::2, b::2][:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        grid = F.conv2d(x, mg.tensor(sub.copy()), stride=1, padding=1).numpy()  # 6 x 6 windows
+        phase = grid[:, :, r : r + 5, c : c + 5]  # rows m - 1, m (even) or m, m + 1 (odd)
+        print(f"phase (row {r}, column {c}) = conv2d with a 2x2 sub-kernel:", end=" ")
+        print(np.allclose(full[:, :, r::2, c::2], phase))
 
 # %% [markdown]
 # ## 4. BatchNorm

@@ -260,3 +260,85 @@ def test_conv_by_blocks_of_kernel_rows_gives_the_same_values_and_gradients(depth
     minigen.gradcheck(
         lambda *a: F.conv_transpose2d(*a, stride=2, padding=1, output_padding=1), t(x), t(wt), t(b)
     )
+
+
+# ------------------------------------------------------------------ sub-pixel
+
+# (N, Cin, Cout, H, W, kh, kw, stride, padding, output_padding): kernels that split
+# evenly (4 by 2) and not (3 by 2, 5 by 3, 4 by 3), a kernel smaller than the stride
+# (phases no tap reaches), non-square kernels and inputs, odd sizes, output_padding.
+SUBPIXEL_CASES = [
+    (2, 3, 2, 5, 5, 4, 4, 2, 1, 0),
+    (1, 2, 3, 4, 7, 4, 4, 2, 1, 1),
+    (2, 2, 2, 5, 3, 3, 3, 2, 1, 1),
+    (1, 3, 2, 4, 5, 5, 5, 3, 2, 2),
+    (2, 1, 2, 3, 4, 4, 4, 3, 0, 1),
+    (1, 2, 1, 4, 3, 3, 2, 2, 0, 0),
+    (1, 2, 2, 3, 5, 2, 4, 2, 1, 1),
+    (2, 2, 3, 3, 3, 1, 1, 2, 0, 1),
+    (1, 1, 1, 2, 2, 2, 2, 3, 1, 2),
+    (1, 2, 2, 3, 4, 6, 6, 2, 2, 0),
+]
+
+
+@pytest.mark.parametrize("case", SUBPIXEL_CASES)
+@pytest.mark.parametrize("chunk", [1, 100])
+def test_subpixel_matmul_is_the_transposed_convolution(case, chunk, monkeypatch):
+    """s^2 stride-1 phase convolutions (one chunk of phase rows or several) give the
+    definition's transposed convolution."""
+    from minigen.nn import conv
+
+    n, cin, cout, h, w, kh, kw, s, p, op = case
+    monkeypatch.setattr(conv, "SUBPIXEL_CHUNK", chunk)
+    rng = np.random.default_rng(2)
+    x, weight = rng.standard_normal((n, cin, h, w)), rng.standard_normal((cin, cout, kh, kw))
+    oh, ow = (h - 1) * s - 2 * p + kh + op, (w - 1) * s - 2 * p + kw + op
+    got = conv.subpixel_matmul(backend.from_numpy(weight), backend.from_numpy(x), oh, ow, s, p)
+    expected = direct_conv_transpose2d(x, weight, None, s, p, op)
+    np.testing.assert_allclose(host(got), expected, rtol=1e-10, atol=1e-10)
+
+
+def no_col2im(*args, **kwargs):
+    raise AssertionError("col2im_matmul ran where the sub-pixel form was expected")
+
+
+@pytest.mark.parametrize("case", [SUBPIXEL_CASES[i] for i in (0, 2, 3, 6)])
+def test_strided_convolutions_by_sub_pixel_are_gradchecked_twice(case, monkeypatch):
+    """With the sub-pixel form taken for every stride > 1 (and col2im refused), conv2d
+    and conv_transpose2d match the definition and pass gradcheck and gradgradcheck."""
+    from minigen.nn import conv
+
+    n, cin, cout, h, w, kh, kw, s, p, op = case
+    monkeypatch.setattr(conv, "SUBPIXEL_RATIO", 10**6)
+    monkeypatch.setattr(conv, "col2im_matmul", no_col2im)
+    rng = np.random.default_rng(3)
+    x = t(rng.standard_normal((n, cin, h, w)))
+    wt, b = t(rng.standard_normal((cin, cout, kh, kw))), t(rng.standard_normal(cout))
+    y = F.conv_transpose2d(x, wt, b, s, p, op)
+    expected = direct_conv_transpose2d(host(x), host(wt), host(b), s, p, op)
+    np.testing.assert_allclose(host(y), expected, rtol=1e-10, atol=1e-10)
+    transpose = lambda *a: F.conv_transpose2d(*a, stride=s, padding=p, output_padding=op)  # noqa: E731
+    minigen.gradcheck(transpose, x, wt, b)
+    minigen.gradgradcheck(transpose, x, wt, b)
+    # conv2d of an input its output maps back onto: dx is a sub-pixel transposed conv
+    xc = t(rng.standard_normal((n, cout, host(y).shape[2], host(y).shape[3])))
+    wc = t(rng.standard_normal((cin, cout, kh, kw)))
+    forward = lambda *a: F.conv2d(*a, stride=s, padding=p)  # noqa: E731
+    np.testing.assert_allclose(
+        host(forward(xc, wc)), direct_conv2d(host(xc), host(wc), None, s, p), rtol=1e-10, atol=1e-10
+    )
+    minigen.gradcheck(forward, xc, wc)
+    minigen.gradgradcheck(forward, xc, wc)
+
+
+def test_the_reference_layers_choose_sub_pixel_or_col2im_by_channels(monkeypatch):
+    """A 4x4, stride-2 transposed conv runs as four phase convolutions when Cin <= 2 Cout
+    (128 -> 64, no col2im) and by col2im to a single channel (64 -> 1)."""
+    from minigen.nn import conv
+
+    rng = np.random.default_rng(4)
+    x = t(rng.standard_normal((2, 8, 3, 3)))
+    monkeypatch.setattr(conv, "col2im_matmul", no_col2im)
+    F.conv_transpose2d(x, t(rng.standard_normal((8, 4, 4, 4))), None, 2, 1)
+    with pytest.raises(AssertionError, match="col2im_matmul ran"):
+        F.conv_transpose2d(x, t(rng.standard_normal((8, 1, 4, 4))), None, 2, 1)

@@ -12,7 +12,10 @@ The copy goes by kernel offset, not by pixel: for each (i, j) in kh x kw,
 the inputs that meet weight (i, j) form one strided slice of the padded
 input, x_pad[:, :, i : i + s*OH : s, j : j + s*OW : s]. So there are kh*kw
 slice copies, whatever the batch, channel or image size, and the code runs
-unchanged on NumPy and CuPy. ``col2im`` is its adjoint: it adds each offset's
+unchanged on NumPy and CuPy. The padded input is never made: each slice is
+read from x itself and the few rows and columns that fall in the padding are
+zeroed in the columns (``_window``), which saves a copy of x and its memory.
+``col2im`` is its adjoint: it adds each offset's
 slice back into a zero buffer (overlapping patches add up), with the same
 strided slices and no scatter-add.
 
@@ -32,6 +35,24 @@ never hold all of it: ``conv_gemms`` makes it a block of kernel rows at a time
 A transposed convolution is exactly the adjoint of conv2d (its forward is
 conv2d's dx, its backward is conv2d's forward), so it reuses the same two
 helpers with the roles swapped.
+
+A strided transposed convolution also splits into s^2 ordinary ones (the
+sub-pixel form: Shi et al. 2016, "Is the deconvolution layer the same as a
+convolutional layer?"). Output row r + m*s meets only the kernel rows
+a, a + s, a + 2s, ... with a = (r + p) mod s, so each output phase (row and
+column remainder mod s) is a stride-1 correlation of the input with the
+sub-kernel W[:, :, a::s, b::s], flipped. For k = 4, s = 2, p = 1: four 2x2
+sub-kernels; even output rows read input rows m - 1 and m, odd ones m and
+m + 1. Any kernel splits: when s does not divide k the phases' sub-kernels
+differ in size (3 by 2: 2 taps and 1), and a phase no tap reaches (k < s)
+is zero. ``subpixel_matmul`` computes each phase as im2col of the input,
+one GEMM and one strided copy into the output, with no adds into the image,
+and is used when the input has at most ``SUBPIXEL_RATIO`` times the output's
+channels. It copies windows of the input (Cin channels) where col2im adds
+into the output (Cout channels), so for few output channels (64 -> 1, a
+decoder's last layer) col2im moves far less memory and stays. Odena et al.
+2016 trace the checkerboard artifacts of these layers to the same phases:
+with k = 3, s = 2 the phases sum 4, 2, 2 and 1 weights.
 
 Sizes, as PyTorch: conv2d OH = (H + 2p - kh) // s + 1;
 conv_transpose2d OH = (H - 1) s - 2p + kh + output_padding.
@@ -109,15 +130,42 @@ def _padded(x, padding):
     return xpad
 
 
-def fill_columns(cols, xpad, rows, stride):
-    """cols[:, r, j] = the (C, OH, OW, N) slice of xpad that meets weight
-    (rows[r], j): the im2col copies of the kernel rows ``rows``."""
-    c, _, kw, oh, ow, n = cols.shape
+def _channels_last(x):
+    """x (N, C, H, W) as (C, H, W, N): a view when the layer before wrote it so
+    (the batch axis contiguous), else one copy into that layout."""
+    xt = x.transpose(1, 2, 3, 0)
+    return xt if xt.strides[-1] == xt.itemsize else backend.xp().ascontiguousarray(xt)
+
+
+def _window(dst, src, top, left, stride=1):
+    """dst (C, MH, MW, N) = src (C, H, W, N) at rows top + s*m and columns
+    left + s*l, zeros where those leave src: the zero padding, written into
+    the columns instead of into a padded copy of the input."""
+    _, mh, mw, _ = dst.shape
+    _, h, w, _ = src.shape
+    s = stride
+    h0, h1 = min(mh, max(0, -(top // s))), max(0, min(mh, (h - 1 - top) // s + 1))
+    w0, w1 = min(mw, max(0, -(left // s))), max(0, min(mw, (w - 1 - left) // s + 1))
+    if h1 <= h0 or w1 <= w0:
+        dst[...] = 0
+        return
+    for edge in (dst[:, :h0], dst[:, h1:], dst[:, h0:h1, :w0], dst[:, h0:h1, w1:]):
+        if edge.size:
+            edge[...] = 0
+    rows = slice(top + s * h0, top + s * (h1 - 1) + 1, s)
+    dst[:, h0:h1, w0:w1] = src[:, rows, left + s * w0 : left + s * (w1 - 1) + 1 : s]
+
+
+def fill_columns(cols, src, rows, stride, padding=0):
+    """cols[:, r, j] = the (C, OH, OW, N) strided slice of the padded input that
+    meets weight (rows[r], j), src the unpadded input as (C, H, W, N): the im2col
+    copies of the kernel rows ``rows``."""
+    c, _, kw, _, _, n = cols.shape
 
     def work(part):
         for r, i in enumerate(rows):
             for j in range(kw):
-                cols[part][:, r, j] = xpad[part][_offset_index(i, j, stride, oh, ow)]
+                _window(cols[part][:, r, j], src[part], i - padding, j - padding, stride)
 
     _in_parts(work, c, n)
 
@@ -130,11 +178,10 @@ def im2col(x, kh, kw, stride=1, padding=0):
     """
     n, c, h, w = x.shape
     oh, ow = conv_output_size(h, kh, stride, padding), conv_output_size(w, kw, stride, padding)
-    xpad = _padded(x, padding)
     if kh == kw == stride == 1:  # a 1x1 convolution: the columns are the input itself
-        return xpad.reshape(c, 1, 1, oh, ow, n)
+        return _padded(x, padding).reshape(c, 1, 1, oh, ow, n)
     cols = backend.xp().empty((c, kh, kw, oh, ow, n), dtype=x.dtype)
-    fill_columns(cols, xpad, range(kh), stride)
+    fill_columns(cols, _channels_last(x), range(kh), stride, padding)
     return cols
 
 
@@ -168,12 +215,12 @@ def column_blocks(x, kh, kw, stride=1, padding=0):
     if kh == kw == stride == 1:
         yield 0, 1, im2col(x, 1, 1, 1, padding).reshape(c, -1)
         return
-    xpad = _padded(x, padding)
+    src = _channels_last(x)
     blocks = _row_blocks(c, kh, kw)
     buffer = backend.xp().empty(c * blocks[0][1] * kw * oh * ow * n, dtype=x.dtype)
     for i0, i1 in blocks:
         cols = _block_view(buffer, (c, i1 - i0, kw, oh, ow, n))
-        fill_columns(cols, xpad, range(i0, i1), stride)
+        fill_columns(cols, src, range(i0, i1), stride, padding)
         yield i0, i1, cols.reshape(-1, oh * ow * n)
 
 
@@ -260,6 +307,80 @@ def col2im_matmul(weight, g2, shape, h, w, stride=1, padding=0):
             yield i0, cols
 
     return _col2im_sum(blocks(), c, kh, kw, oh, ow, n, h, w, stride, padding, g2.dtype)
+
+
+# ------------------------------------------------------------------ sub-pixel
+
+# A stride-s transposed convolution runs as s^2 stride-1 convolutions (below)
+# when Cin <= SUBPIXEL_RATIO * Cout, and by col2im otherwise: the sub-pixel
+# form copies windows of the input (Cin channels), col2im adds into the output
+# (Cout channels), so with few output channels (a last layer to one image
+# channel) col2im moves far less memory.
+SUBPIXEL_RATIO = 2
+
+# The columns of one chunk of a phase hold at most this many times the input's numbers.
+SUBPIXEL_CHUNK = 2
+
+
+def _phases(out_size, kernel, stride, padding):
+    """The sub-pixel phases of a transposed convolution along one axis.
+
+    Outputs r, r + s, r + 2s, ... (phase r) meet only the kernel taps
+    a, a + s, a + 2s, ... with a = (r + p) mod s: output r + m*s sums the
+    inputs first + m + t, t < taps, times those taps in reverse order, a
+    stride-1 correlation. Yields (r, a, taps, count, first) for each phase;
+    taps is 0 for a phase no tap reaches (kernel < stride)."""
+    for r in range(min(stride, out_size)):
+        a = (r + padding) % stride
+        taps = len(range(a, kernel, stride))
+        yield r, a, taps, len(range(r, out_size, stride)), (r + padding) // stride - taps + 1
+
+
+def subpixel_matmul(weight, x, h, w, stride=1, padding=0):
+    """conv_transpose2d of x (N, Cin, H, W) with weight (Cin, Cout, kh, kw),
+    output (N, Cout, h, w) (a view of a (Cout, h, w, N) array), as s^2
+    stride-1 convolutions of x, one per output phase, with no adds into the
+    image.
+
+    Phase (r, c) (outputs r + m*s, c + l*s) is the correlation of x with the
+    sub-kernel W[:, :, a::s, b::s] flipped, as (Cout, Cin, th, tw): the im2col
+    copies of th*tw windows of x, one GEMM, and one strided copy into y. A
+    chunk of phase rows at a time, so that the columns hold at most
+    ``SUBPIXEL_CHUNK`` times x's numbers; one buffer serves every chunk.
+    The copies run on one thread: a chunk is small, and handing it to the copy
+    threads cost more CPU time than it saved.
+    """
+    n, cin, hin, win = x.shape
+    _, cout, kh, kw = weight.shape
+    xp = backend.xp()
+    xt = _channels_last(x)
+    y = xp.empty((cout, h, w, n), dtype=x.dtype)
+    plan = []  # (row phase, column phase, rows per chunk)
+    for rp in _phases(h, kh, stride, padding):
+        for cp in _phases(w, kw, stride, padding):
+            (r, _, th, mh, _), (c, _, tw, mw, _) = rp, cp
+            if th == 0 or tw == 0:  # no tap reaches this phase
+                y[:, r::stride, c::stride] = 0
+            else:
+                plan.append((rp, cp, max(1, min(mh, SUBPIXEL_CHUNK * hin * win // (th * tw * mw)))))
+    sizes = [(cin * rp[2] * cp[2], cp[3] * rows * n) for rp, cp, rows in plan]
+    buffer = xp.empty(max((k * m for k, m in sizes), default=0), dtype=x.dtype)
+    out = xp.empty(max((cout * m for _, m in sizes), default=0), dtype=x.dtype)
+    for (r, a, th, mh, fh), (c, b, tw, mw, fw), rows in plan:
+        sub = weight[:, :, a::stride, b::stride][:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        sub = sub.reshape(cout, -1)  # (Cout, Cin*th*tw), a small copy
+        for m0 in range(0, mh, rows):
+            m1 = min(mh, m0 + rows)
+            cols = _block_view(buffer, (cin, th, tw, m1 - m0, mw, n))
+            for t in range(th):
+                for u in range(tw):
+                    _window(cols[:, t, u], xt, fh + m0 + t, fw + u)
+            yp = _block_view(out, (cout, (m1 - m0) * mw * n))
+            xp.matmul(sub, cols.reshape(-1, (m1 - m0) * mw * n), out=yp)
+            y[:, r + m0 * stride : r + m1 * stride : stride, c::stride] = yp.reshape(
+                cout, m1 - m0, mw, n
+            )
+    return y.transpose(3, 0, 1, 2)
 
 
 def _channels_first(a):
@@ -369,7 +490,10 @@ class ConvTranspose2dFunction(Function):
     """y = conv_transpose2d(x, W) + b: x (N, Cin, H, W), W (Cin, Cout, kh, kw), b (Cout,).
 
     The adjoint of conv2d with the same W (as PyTorch's weight layout says):
-    forward:  y = col2im(W2^T @ x2)     (W2 = W as (Cin, Cout*kh*kw), x2 = x as (Cin, H*W*N))
+    forward:  y = col2im(W2^T @ x2)     (W2 = W as (Cin, Cout*kh*kw), x2 = x as (Cin, H*W*N)),
+              or, strided with Cin <= SUBPIXEL_RATIO * Cout, s^2 phase convolutions
+              (``subpixel_matmul``): either way array kernels, so the backward
+              below serves every order
     backward: dx = conv2d(g, W);  dW = conv2d_weight(g, x);  db = sum of g
     Forward keeps only x; the columns live inside one call each, a kernel
     row at a time (``col2im_matmul``, ``conv_gemms``). A first-order backward
@@ -383,8 +507,11 @@ class ConvTranspose2dFunction(Function):
         oph, opw = _pair(output_padding)
         oh = conv_transpose_output_size(h, kh, stride, padding, oph)
         ow = conv_transpose_output_size(w, kw, stride, padding, opw)
-        shape = (cout, kh, kw, h, w, n)
-        y = col2im_matmul(weight, _channels_first(x), shape, oh, ow, stride, padding)
+        if stride > 1 and cin <= SUBPIXEL_RATIO * cout:
+            y = subpixel_matmul(weight, x, oh, ow, stride, padding)
+        else:
+            shape = (cout, kh, kw, h, w, n)
+            y = col2im_matmul(weight, _channels_first(x), shape, oh, ow, stride, padding)
         if bias is not None:
             y += bias.reshape(1, cout, 1, 1)
         self.save_for_backward(x, weight)
