@@ -22,29 +22,10 @@ if "ipykernel" not in sys.modules:  # scripts draw to files; a notebook keeps it
 
 import minigen  # noqa: E402
 from minigen import data  # noqa: E402
+from minigen.argtypes import nonnegative_int, positive_int  # noqa: E402
 from minigen.errors import MinigenError  # noqa: E402
 
 QUICK_TRAIN, QUICK_TEST = 512, 256
-
-
-def positive_int(text):
-    """argparse type: an integer >= 1 (argparse names the flag in its message)."""
-    return _int_at_least(text, 1, "a positive integer")
-
-
-def nonnegative_int(text):
-    """argparse type: an integer >= 0."""
-    return _int_at_least(text, 0, "an integer >= 0")
-
-
-def _int_at_least(text, low, what):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-    if value < low:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-    return value
 
 
 def parse_options(parser):

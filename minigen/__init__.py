@@ -70,7 +70,7 @@ Tensor methods, ops builds Tensors):
 module                      may import
 ==========================  ====================================================
 errors, progress,           nothing of minigen
-models.options
+models.options, argtypes
 backend, backend.strict     backend.strict, errors (and NumPy/CuPy: all array
                             code goes through it)
 autograd, ops               backend, errors, autograd, ops
@@ -88,7 +88,7 @@ models, models.*            backend, autograd, ops, nn, nn.*, optim, data,
 metrics                     backend, autograd, ops, nn.*, data.*, classifier,
                             models.*
 train                       backend, checkpoint, data, loop, models, models.*
-__main__                    backend, errors, data, models, plots, train
+__main__                    backend, errors, argtypes, data, models, plots, train
 minigen                     backend, autograd, ops, gradcheck
 ==========================  ====================================================
 """

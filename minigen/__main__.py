@@ -21,31 +21,12 @@ import textwrap
 from pathlib import Path
 
 from minigen import backend
+from minigen.argtypes import nonnegative_int, positive_int
 from minigen.data import CLASSES
 from minigen.errors import MinigenError
 from minigen.models import MODELS, flags, sample_images
 
 MAX_SAMPLES = 10_000  # more would be a grid nobody can read, or gigabytes of .npy
-
-
-def positive_int(text):
-    """argparse type: an integer >= 1 (argparse names the flag in its message)."""
-    return _int_at_least(text, 1, "a positive integer")
-
-
-def nonnegative_int(text):
-    """argparse type: an integer >= 0."""
-    return _int_at_least(text, 0, "an integer >= 0")
-
-
-def _int_at_least(text, low, what):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-    if value < low:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-    return value
 
 
 def sample_count(text):
