@@ -68,3 +68,37 @@ def axes(ndim):
         lambda ax: st.tuples(*(st.sampled_from([a, a - ndim]) for a in ax))
     )
     return st.one_of(st.none(), single, several)
+
+
+@st.composite
+def slice_index(draw, shape):
+    """A tuple of slices (negative bounds and steps included) and maybe an integer."""
+    index = []
+    for n in shape:
+        kind = draw(st.sampled_from(["slice", "int", "all"]))
+        if kind == "int":
+            index.append(draw(st.integers(-n, n - 1)))
+        elif kind == "slice":
+            start = draw(st.none() | st.integers(-n, n))
+            stop = draw(st.none() | st.integers(-n, n))
+            step = draw(st.sampled_from([None, 1, 2, -1]))
+            index.append(slice(start, stop, step))
+        else:
+            index.append(slice(None))
+    return tuple(index)
+
+
+@st.composite
+def joinable(draw, stack, max_dims=3):
+    """Shapes of 1-3 arrays that concatenate (or stack) along a drawn axis."""
+    base = list(draw(shapes(min_dims=1, max_dims=max_dims)))
+    count = draw(st.integers(1, 3))
+    nd = len(base) + (1 if stack else 0)
+    axis = draw(st.integers(-nd, nd - 1))
+    out = []
+    for _ in range(count):
+        s = list(base)
+        if not stack:
+            s[axis] = draw(st.integers(1, 3))
+        out.append(tuple(s))
+    return out, axis

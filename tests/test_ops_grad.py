@@ -9,7 +9,18 @@ must agree, and the drawn one is checked.
 
 import numpy as np
 import pytest
-from helpers import arrays, axes, broadcastable_shapes, distinct_arrays, host, shapes, t, values
+from helpers import (
+    arrays,
+    axes,
+    broadcastable_shapes,
+    distinct_arrays,
+    host,
+    joinable,
+    shapes,
+    slice_index,
+    t,
+    values,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -198,24 +209,6 @@ def test_transpose_and_permute(data, shape):
     both(data, lambda x: x.transpose(i, j), lambda x: ops.transpose(x, i, j), x)
 
 
-@st.composite
-def slice_index(draw, shape):
-    """A tuple of slices (negative bounds and steps included) and maybe an integer."""
-    index = []
-    for n in shape:
-        kind = draw(st.sampled_from(["slice", "int", "all"]))
-        if kind == "int":
-            index.append(draw(st.integers(-n, n - 1)))
-        elif kind == "slice":
-            start = draw(st.none() | st.integers(-n, n))
-            stop = draw(st.none() | st.integers(-n, n))
-            step = draw(st.sampled_from([None, 1, 2, -1]))
-            index.append(slice(start, stop, step))
-        else:
-            index.append(slice(None))
-    return tuple(index)
-
-
 @given(data=st.data(), shape=shapes(min_dims=1))
 def test_getitem_slices(data, shape):
     x = t(data.draw(arrays(shape)))
@@ -255,22 +248,6 @@ def test_getitem_boolean_mask_and_tensor_index(data, shape):
     check(lambda x: x[backend.from_numpy(mask)], x)
     index = t(np.array([0, shape[0] - 1]), requires_grad=False)  # an integer Tensor
     check(lambda x: x[index], x)
-
-
-@st.composite
-def joinable(draw, stack):
-    """Shapes of 1-3 arrays that concatenate (or stack) along a drawn axis."""
-    base = list(draw(shapes(min_dims=1)))
-    count = draw(st.integers(1, 3))
-    nd = len(base) + (1 if stack else 0)
-    axis = draw(st.integers(-nd, nd - 1))
-    out = []
-    for _ in range(count):
-        s = list(base)
-        if not stack:
-            s[axis] = draw(st.integers(1, 3))
-        out.append(tuple(s))
-    return out, axis
 
 
 @given(data=st.data(), spec=joinable(stack=False))
