@@ -46,15 +46,14 @@
 # - minigen/optim.py: `Adam`; minigen/train.py: `train`
 # - minigen/metrics.py: `negative_elbo`, `importance_weighted_nll`
 #
-# Full run: 1.8 minutes on 2 CPU cores with one BLAS thread
-# (OPENBLAS_NUM_THREADS=1), another lesson running on the other core (1.6
-# minutes of CPU time). `--quick`: seconds.
+# Full run: 1.1 minutes on 2 CPU cores with one BLAS thread
+# (OPENBLAS_NUM_THREADS=1), the machine otherwise idle. `--quick`: seconds.
 #
 # To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
 # python lessons/05_vae.py`. With another BLAS thread count the float sums
 # run in another order, so the last printed digit can differ. (A run with
-# the default 2 threads gave 263.1 after epoch 1 instead of 263.2, and the
-# same 244.6 after epoch 10.)
+# the default 2 threads gave 263.3 after epoch 1 instead of 263.2, and
+# 244.5 after epoch 10 instead of 244.7.)
 
 # %%
 import time
@@ -72,7 +71,7 @@ args, out, train_images, test_images, test_labels = setup(
     "05_vae", "Lesson 05: the variational autoencoder", epochs=10
 )
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
-FULL_RUN = {"nelbo": 244.6, "iw": 242.0, "nelbo_iw_set": 244.7, "nelbo_2d": 267.4, "minutes": 1.8}
+FULL_RUN = {"nelbo": 244.7, "iw": 242.0, "nelbo_iw_set": 244.8, "nelbo_2d": 267.2, "minutes": 1.1}
 
 # %% [markdown]
 # ## Build it: encoder, decoder, loss, one step
