@@ -37,7 +37,7 @@
 #   `reconstruction_bce`, `fid`, `class_coverage`
 # - minigen/models/vqvae.py: `VQVAE.encode_indices`, `VQVAE.attach_prior`,
 #   `VQVAE.sample`; minigen/models/prior.py: `causal_mask`, `MaskedConv2d`,
-#   `PixelCNN.loss`, `PixelCNN.sample`, `fit_prior` (the prior, last section)
+#   `PixelCNN.loss`, `PixelCNN.sample`, `fit_prior` (the prior, the last sections)
 #
 # Full run (two 5-epoch runs, then a 2-epoch prior and 2,000 samples of each
 # kind): 8.6 minutes on 2 CPU cores with one BLAS thread, another lesson
@@ -55,6 +55,7 @@ from _setup import relative_gap, setup
 from minigen import backend, data, metrics, nn, optim, plots
 from minigen.autograd import Tensor
 from minigen.classifier import load_classifier
+from minigen.models import PixelCNN as LibraryPixelCNN
 from minigen.models import build, fit_prior, sample_images
 from minigen.nn import functional as F
 from minigen.train import train
@@ -390,16 +391,11 @@ plt.close(fig)
 # sleeve's codes next to a sole's). Those samples look like nothing.
 #
 # A learned prior replaces log K per position by -log p(c_p | c_<p) from an
-# autoregressive model: minigen/models/prior.py, `PixelCNN` built from
-# `MaskedConv2d` layers (their kernels multiplied by `causal_mask`, type A
-# first, then B, so the logits at a position see only earlier positions in
-# raster order), trained by `fit_prior` (codes of the training images from
-# `encode_indices`, then Adam on `PixelCNN.loss`, the mean cross-entropy per
-# position) and attached with `VQVAE.attach_prior`. `PixelCNN.sample` fills a
-# grid position by position (49 passes), and `VQVAE.sample` decodes it. Its
-# test loss times 49 is the new KL term, so the test -ELBO (BCE on continuous
-# pixels: lesson 05's caveat, it is no bound on a normalised density, but it
-# compares models) drops by what the prior learned.
+# autoregressive model over the grid, built next on the page, checked
+# against the library's and then trained. Its test loss times 49 is the new KL
+# term, so the test -ELBO (BCE on continuous pixels: lesson 05's caveat, it is
+# no bound on a normalised density, but it compares models) drops by what the
+# prior learned.
 
 # %%
 log_k = float(np.log(K))
@@ -416,6 +412,231 @@ n_eval = min(N_EVAL, len(test_images))
 backend.manual_seed(args.seed + 1)
 uniform = sample_images(vq, n_eval)
 
+# %% [markdown]
+# ## Build it: a PixelCNN prior over the code grid
+#
+# A prior over grids factorises in raster order (row by row, left to right):
+# p(c) = prod_p p(c_p | c_0, ..., c_{p-1}), one softmax over the 64 codes at
+# each of the 49 positions. One network computes all 49 in one pass if its
+# logits at position p never depend on a code at p or after it. PixelCNN
+# (van den Oord et al. 2016) gets that from **masked convolutions**: each 3x3
+# kernel is multiplied by a fixed 0/1 mask that keeps the row above the centre
+# and the tap left of it. Type A, in the first layer, also hides the centre,
+# since there the centre is the code to predict; type B, in the later layers,
+# keeps it, since after layer A the centre holds only what earlier positions
+# said. The input is the grid as 64 one-hot channels; a 1x1 convolution at the
+# end (its own centre, so causal) gives 64 logits per position.
+#
+# Keras's VQ-VAE example builds the same layer by wrapping a Conv2D and
+# writing its kernel times the mask back into it at each call. Here the
+# product is part of the graph, so a masked weight also gets zero gradient: training cannot bring
+# it back. The attribute names are the library's, so its weights load into
+# ours.
+
+
+# %%
+def causal_mask(mask_type):
+    """The 3x3 0/1 mask: the row above the centre, the tap left of it, the centre if "B"."""
+    mask = np.zeros((3, 3), dtype=np.float32)
+    mask[0] = 1
+    mask[1, 0] = 1
+    mask[1, 1] = mask_type == "B"
+    return mask
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A same-size 3x3 Conv2d whose kernel is multiplied by causal_mask(mask_type)."""
+
+    def __init__(self, in_channels, out_channels, mask_type):
+        super().__init__(in_channels, out_channels, 3, padding=1)
+        self.mask = backend.from_numpy(causal_mask(mask_type))
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding)
+
+
+def one_hot(codes):
+    """(N, 7, 7) host ints -> (N, K, 7, 7) float32 Tensor, one channel per code."""
+    k = backend.xp().arange(K).reshape(1, K, 1, 1)
+    return Tensor((backend.from_numpy(codes)[:, None] == k).astype(np.float32))
+
+
+class PixelCNN(nn.Module):
+    """Code grids (N, 7, 7) -> logits (N, K, 7, 7): mask A, then `layers` mask B, then 1x1."""
+
+    def __init__(self, hidden=32, layers=3):
+        super().__init__()
+        parts = [MaskedConv2d(K, hidden, "A"), nn.ReLU()]
+        for _ in range(layers):
+            parts += [MaskedConv2d(hidden, hidden, "B"), nn.ReLU()]
+        parts.append(nn.Conv2d(hidden, K, 1))
+        self.net = nn.Sequential(*parts)
+
+    def forward(self, codes):
+        return self.net(one_hot(codes))
+
+
+fig, axes = plt.subplots(1, 2, figsize=(6, 3.2), dpi=100)
+for ax, mask_type in zip(axes, "AB"):
+    mask = causal_mask(mask_type)
+    ax.imshow(mask, cmap="Blues", vmin=0, vmax=1.5)
+    for (r, c), v in np.ndenumerate(mask):
+        ax.text(
+            c, r, f"{v:.0f}", ha="center", va="center", fontsize=16, color="white" if v else "black"
+        )
+    ax.add_patch(plt.Rectangle((0.5, 0.5), 1, 1, fill=False, edgecolor="red", linewidth=3))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    layers_of = "first layer" if mask_type == "A" else "later layers"
+    ax.set_title(f"type {mask_type} ({layers_of})")
+fig.suptitle(
+    "3x3 causal masks (1: tap kept); red: the centre, the output's own position", fontsize=10
+)
+fig.tight_layout()
+fig.savefig(out / "causal_masks.png")
+plt.close(fig)
+print(f"saved causal_masks.png in {out}/")
+
+# %% [markdown]
+# ## Check: the logits at p never see a code at p or after it
+#
+# Take the test grids of `code_maps.png`, replace every code at positions
+# >= p (raster order) by another code, and compare the logits before and
+# after. At p and before they must not move at all, not even by rounding: a
+# masked tap multiplies its input by an exact 0. Right after p they move.
+# Checked for every p; printed for the centre.
+
+# %%
+backend.manual_seed(args.seed)
+page_prior = PixelCNN()
+
+
+def logits_by_position(codes):
+    """(N, 7, 7) codes -> host (N, K, 49) logits, positions in raster order."""
+    with nn.eval_mode(page_prior):
+        return backend.to_numpy(page_prior(codes).data).reshape(len(codes), K, 49)
+
+
+before = logits_by_position(maps)
+for p in range(49):
+    changed = maps.reshape(len(maps), 49).copy()
+    changed[:, p:] = (changed[:, p:] + backend.rng().integers(1, K, changed[:, p:].shape)) % K
+    moved = np.abs(logits_by_position(changed.reshape(maps.shape)) - before).max(axis=(0, 1))
+    assert moved[: p + 1].max() == 0, f"the logits at or before position {p} saw a later code"
+    if p == 24:
+        print(
+            f"codes changed at positions >= 24 (row 3, column 3): largest change of the "
+            f"logits at 24: {moved[24]}, at 0..24: {moved[:25].max()}, at 25: {moved[25]:.3g}"
+        )
+        assert moved[25] > 0, "the logits at 25 do not see the code at 24"
+print("no position's logits moved when codes at or after it changed (all 49 positions)")
+
+# %% [markdown]
+# ## The blind spot: which earlier codes a position actually sees
+#
+# Causal is not the same as seeing all the past. Position p's logits depend on
+# code q exactly when some gradient d logit_p / d one_hot(q) is nonzero (a
+# masked tap gives an exact 0; a few random grids, so that a ReLU that happens
+# to be off on one grid hides nothing), so a backward pass maps what p sees.
+# Each masked layer takes in a position's left neighbour and the three
+# cells of the row above (up-left, up, up-right). So four masked layers see at
+# most four rows up and four columns left, and they gain only one column to
+# the right per row they climb: the codes above and right of that diagonal
+# stay unseen at any depth. That triangle is the **blind spot**. A deeper
+# stack (12 masked layers, narrow, built only to map what it sees) tells the
+# two apart.
+
+# %%
+backend.manual_seed(args.seed)
+random_grids = backend.rng().integers(0, K, (8, 7, 7))
+earlier = np.arange(49)[:, None] > np.arange(49)  # earlier[p, q]: q comes before p
+# all 49 positions in one backward pass: copy p of the grids asks for position p's logits
+copies = np.tile(random_grids, (49, 1, 1))  # (49 * 8, 7, 7), copy p at rows 8p..8p+7
+position = backend.from_numpy(np.repeat(np.eye(49, dtype=np.float32), 8, axis=0))
+
+
+def seen_by(network):
+    """(49, 49) bool: seen[p, q] if position p's logits depend on the code at q."""
+    x = Tensor(one_hot(copies).data, requires_grad=True)
+    (network.net(x) * position.reshape(-1, 1, 7, 7)).sum().backward()
+    grad = np.abs(backend.to_numpy(x.grad)).reshape(49, 8 * K, 49)
+    return grad.sum(axis=1) > 0
+
+
+seen, seen_deep = seen_by(page_prior), seen_by(PixelCNN(hidden=8, layers=11))
+assert not (seen & ~earlier).any(), "a position sees itself or a later code"
+unseen, blind = earlier & ~seen, earlier & ~seen_deep
+assert not (blind & seen).any(), "the deeper stack misses a code the shallow one sees"
+p = 42  # row 6, column 0
+marks = np.full(49, ".")  # later positions
+marks[seen[p]], marks[unseen[p]], marks[blind[p]], marks[p] = "o", "-", "x", "p"
+print(
+    f"what position {p} (row 6, column 0) sees after 4 masked layers: o seen, - out of "
+    "reach (a deeper stack sees it), x blind spot (no depth sees it), . later"
+)
+print("\n".join("  " + " ".join(row) for row in marks.reshape(7, 7)))
+print(
+    f"earlier codes each position cannot see (4 masked layers):\n{unseen.sum(axis=1).reshape(7, 7)}"
+)
+print(
+    f"in all: {unseen.sum()} of the {earlier.sum()} (position, earlier position) pairs unseen, "
+    f"{blind.sum()} of them in the blind spot ({unseen.sum() - blind.sum()} out of reach)"
+)
+
+# %% [markdown]
+# What it costs. The prior still defines a proper distribution over grids
+# (each factor is a softmax over codes it may condition on), so its loss and
+# its samples stay correct; but at each position it models p(c_p | the codes
+# it sees), not p(c_p | all earlier codes), and conditioning on less can only
+# leave more uncertainty: the loss it can reach has a higher floor. On this
+# grid a third of all (position, earlier position) pairs go unseen (395 of
+# 1,176: a count of the architecture, the same for any weights and run). The codes
+# up and to the right are the ones a position misses: at the left edge of a
+# garment, the right half of the rows just above it (the other sleeve, the
+# other shoulder). More layers bring the out-of-reach part in, at a higher
+# cost per pass (and 49 passes per sample); the blind spot needs another
+# design, the gated PixelCNN's two stacks (van den Oord et al. 2016b), one
+# that sees every row above and one for the codes to the left.
+#
+# ## Check: the same network as the library's
+#
+# Load a fresh `PixelCNN` of minigen/models/prior.py's weights into ours and
+# feed both the test images' code grids: the logits, the loss (the mean
+# cross-entropy per position that `fit_prior` minimises) and its gradients
+# must agree.
+
+# %%
+reference_prior = LibraryPixelCNN(num_codes=K)
+page_prior.load_state_dict(reference_prior.state_dict())
+page_prior.zero_grad()  # the blind-spot map above left gradients behind
+codes = backend.to_numpy(vq.encode_indices(test_images[:256]))
+logits = page_prior(codes)
+targets = backend.from_numpy(codes.reshape(-1))  # raster order, as the logits' rows
+our_loss = F.cross_entropy(logits.permute(0, 2, 3, 1).reshape(-1, K), targets)
+their_loss = reference_prior.loss(codes)
+our_loss.backward()
+their_loss.backward()
+logit_gap = float(np.abs(backend.to_numpy(logits.data - reference_prior(codes).data)).max())
+grad_gap = relative_gap(
+    {k: p.grad for k, p in page_prior.named_parameters()},
+    {k: p.grad for k, p in reference_prior.named_parameters()},
+)
+print(f"logits on {len(codes)} test grids: largest difference {logit_gap:.1e}")
+print(f"loss: ours {our_loss.item():.6f}, library {their_loss.item():.6f} nats per position")
+print(f"gradients: largest relative difference {grad_gap:.1e}")
+assert max(logit_gap, grad_gap) < 1e-5, "the PixelCNN written here differs from the library's"
+
+# %% [markdown]
+# ## Scale up: train the library's prior
+#
+# minigen/models/prior.py's `PixelCNN` is the network above (its width and
+# depth are the VQ-VAE's `prior_hidden` and `prior_layers`). `fit_prior`
+# trains it: the training images' code grids from `encode_indices`, then Adam
+# on `PixelCNN.loss`, the mean cross-entropy per position; `VQVAE.attach_prior`
+# keeps it with the model. `PixelCNN.sample` fills a grid position by position
+# (49 passes), and `VQVAE.sample` decodes it.
+
+# %%
 prior_epochs = 1 if args.quick else PRIOR_EPOCHS
 backend.manual_seed(args.seed)
 tic = time.process_time()
