@@ -429,9 +429,9 @@ uniform = sample_images(vq, n_eval)
 #
 # Keras's VQ-VAE example builds the same layer by wrapping a Conv2D and
 # writing its kernel times the mask back into it at each call. Here the
-# product is part of the graph, so a masked weight also gets zero gradient: training cannot bring
-# it back. The attribute names are the library's, so its weights load into
-# ours.
+# product is part of the graph, so a masked weight also gets zero gradient:
+# training cannot bring it back. The attribute names are the library's, so
+# its weights load into ours.
 
 
 # %%
@@ -590,14 +590,15 @@ print(
 # it sees), not p(c_p | all earlier codes), and conditioning on less can only
 # leave more uncertainty: the loss it can reach has a higher floor. On this
 # grid a third of all (position, earlier position) pairs go unseen (395 of
-# 1,176: a count of the architecture, the same for any weights and run). The codes
-# up and to the right are the ones a position misses: at the left edge of a
-# garment, the right half of the rows just above it (the other sleeve, the
-# other shoulder). More layers bring the out-of-reach part in, at a higher
-# cost per pass (and 49 passes per sample); the blind spot needs another
-# design, the gated PixelCNN's two stacks (van den Oord et al. 2016b), one
-# that sees every row above and one for the codes to the left.
-#
+# 1,176: a count of the architecture, the same for any weights and run). The
+# codes a position misses lie up and to its right: at a garment's left edge,
+# the codes just above it on the right (the other shoulder, say), and from
+# the bottom rows, the top of the garment. More layers bring the out-of-reach
+# part in, at a higher cost per pass (and 49 passes per sample); the blind
+# spot needs another design, the gated PixelCNN's two stacks (van den Oord et
+# al. 2016b), one that sees every row above and one for the codes to the left.
+
+# %% [markdown]
 # ## Check: the same network as the library's
 #
 # Load a fresh `PixelCNN` of minigen/models/prior.py's weights into ours and
