@@ -27,9 +27,11 @@ Why a PixelCNN and not a masked MLP over the 49 positions (MADE): the mask
 is a small picture of "the past" a learner can draw, the convolution shares
 its weights across the grid (an MLP from 49*64 one-hot inputs to 49*64
 logits is large), and it is the prior of the VQ-VAE paper. Its known flaw,
-the blind spot (each 3x3 layer widens the view by one column per row above,
-so a few positions far up and to the right stay unseen; the gated PixelCNN's
-two stacks remove it), is small on a 7x7 grid after four layers.
+the blind spot: each 3x3 layer widens the view by one column per row above,
+so positions up and to the right stay unseen at any depth (the gated
+PixelCNN's two stacks remove it). On the 7x7 grid after four layers it is
+not small: lesson 07 counts, by gradient, 395 of the 1176 (position, earlier
+position) pairs unseen, 175 of them in the blind spot proper.
 """
 
 from minigen import backend, loop, nn, optim
