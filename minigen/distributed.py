@@ -24,7 +24,8 @@ rounding of a sum in another order). Launch it with
   is the file one process writes, so a run resumes with any number of processes.
 
 What is not one big batch: random draws (noise z, the VAE's epsilon) come from
-each process's own generator (rank r > 0 is seeded from (seed, epoch, r));
+each process's own generator (rank r > 0 is seeded from (seed, epoch, r) at
+the start of every epoch, so resuming with the same N is exact);
 BatchNorm normalises each process's b examples by their own statistics, and
 its running statistics are kept per process (a checkpoint holds rank 0's),
 as PyTorch's DistributedDataParallel does without SyncBatchNorm.
@@ -158,6 +159,11 @@ class World:
         self.comm.Allreduce(self.mpi.IN_PLACE, values, op=self.mpi.SUM)
         return dict(zip(losses, (values / self.size).tolist()))
 
+    def barrier(self):
+        """Wait until every process has come here."""
+        if self.size > 1:
+            self.comm.Barrier()
+
     def attach(self, model, optimizers):
         """Start data-parallel training: rank 0's weights everywhere, and every
         optimizer's ``step()`` averages the gradients first."""
@@ -168,8 +174,8 @@ class World:
             opt.before_step = self.average_gradients
 
     def seed(self, seed, epoch):
-        """Give ranks > 0 their own random stream from (seed, epoch, rank); rank 0
-        keeps the one a checkpoint saves and restores."""
+        """Give ranks > 0 their own random stream for ``epoch``, from (seed, epoch,
+        rank); rank 0 keeps the one a checkpoint saves and restores."""
         if self.rank > 0:
             backend.manual_seed([seed, epoch, self.rank])
 

@@ -88,7 +88,6 @@ def train(
     world = distributed.world()  # one process, or N under mpiexec; rank 0 writes and prints
     quiet = quiet or not world.is_main
     model, optimizers, start, history, seed = _begin(name, seed, resume, options)
-    world.seed(seed, start)
     world.attach(model, optimizers)
     if distributed.launched() and not quiet:
         print(world.describe(model.batch_size))
@@ -104,6 +103,7 @@ def train(
     def end_epoch(epoch, stopped):
         if target is not None and world.is_main:
             save(target, model, optimizers, epoch + 1, history, seed, stopped)
+        world.barrier()  # no process goes on before the checkpoint is there
         if on_epoch_end is not None:
             on_epoch_end(model, epoch, history)
 
@@ -124,6 +124,7 @@ def _batches(images, model, seed, world):
     size = model.batch_size * world.size
 
     def batches(epoch):
+        world.seed(seed, epoch)  # ranks > 0: noise from (seed, epoch, rank), so resume is exact
         pairs = data.batches(
             images, batch_size=size, seed=seed, epoch=epoch, scale=model.scale,
             shard=(world.rank, world.size),

@@ -8,7 +8,8 @@ Rank 0 writes what it found to FOLDER/SCENARIO.json for the test to check.
   zero so the step is deterministic) against one single-process step, on rank 0,
   on the concatenated batch: the gradients and parameters after the step.
 - train: ``train.train`` for 2 epochs with out=FOLDER/run; every rank saves its
-  final parameters to FOLDER/params-RANK.npy.
+  final parameters to FOLDER/params-RANK.npy; then the same run stopped after
+  one epoch and resumed (FOLDER/resumed-RANK.npy).
 - batchnorm: one step of a dcgan; every rank saves its BatchNorm running means.
 - crash: rank 1 raises a RuntimeError after the first allreduce (run without
   ``-m mpi4py``: minigen's own exception hook must end the job).
@@ -80,6 +81,12 @@ def run_training(world, folder, name, epochs, images=IMAGES):
 def train_two_epochs(world, folder):
     model, history = run_training(world, folder, "mlp-vae", 2)
     np.save(folder / f"params-{world.rank}.npy", flat(p.data for p in model.parameters()))
+    np.save(folder / f"noise-{world.rank}.npy", backend.to_numpy(backend.randn(8)))
+    # the same two epochs, stopped after one and resumed on the same 2 processes
+    ckpt = folder / "stopped" / train.CHECKPOINT
+    train.train("mlp-vae", 1, images=IMAGES, out=ckpt.parent, quiet=True, seed=0)
+    again, _, _ = train.train("mlp-vae", 2, images=IMAGES, resume=ckpt, out=ckpt.parent, quiet=True)
+    np.save(folder / f"resumed-{world.rank}.npy", flat(p.data for p in again.parameters()))
     return {"steps": len(history["loss"]), "batch": model.batch_size}
 
 

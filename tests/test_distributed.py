@@ -107,11 +107,15 @@ def test_one_step_on_two_ranks_is_one_step_on_the_whole_batch(tmp_path):
 
 
 @needs_mpi
-def test_ranks_stay_equal_and_one_checkpoint_resumes_in_one_process(tmp_path):
+def test_ranks_stay_equal_and_one_checkpoint_resumes_exactly_and_in_one_process(tmp_path):
     found = worker("train", tmp_path)
     assert found["steps"] == 2 * (512 // (2 * found["batch"]))  # global batches of 2 x 128
     p0, p1 = (np.load(tmp_path / f"params-{r}.npy") for r in (0, 1))
     np.testing.assert_array_equal(p0, p1)
+    n0, n1 = (np.load(tmp_path / f"noise-{r}.npy") for r in (0, 1))
+    assert not np.array_equal(n0, n1)  # each rank draws its own noise
+    for r in (0, 1):  # stopped and resumed on 2 processes: the run that never stopped
+        np.testing.assert_array_equal(np.load(tmp_path / f"resumed-{r}.npy"), p0)
     assert sorted(f.name for f in (tmp_path / "run").iterdir()) == ["checkpoint.npz"]
     ckpt = tmp_path / "run" / train.CHECKPOINT
     model, _, meta = train.load(ckpt)
