@@ -47,7 +47,7 @@ LAUNCH_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS
 
 
 class DistributedError(MinigenError, RuntimeError):
-    """A data-parallel run cannot start (MPI missing, a batch that does not split)."""
+    """A data-parallel run cannot start: mpi4py missing, or a command that runs as one process."""
 
 
 def launched():
@@ -106,9 +106,10 @@ class World:
 
     def describe(self, batch_size):
         """The first line of a run: "N processes x batch b = N*b per step, ..."."""
+        processes = f"{self.size} process{'es' if self.size > 1 else ''}"
         return (
-            f"data-parallel: {self.size} processes x batch {batch_size} = "
-            f"{self.size * batch_size} images per step; gradients averaged by {self.transport}"
+            f"data-parallel: {processes} x batch {batch_size} = {self.size * batch_size} images "
+            f"per step; gradients averaged by {self.transport}"
         )
 
     def broadcast(self, module):
