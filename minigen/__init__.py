@@ -12,6 +12,8 @@ The pieces, in the order a learner meets them:
 - ``minigen.nn``, ``minigen.optim``: layers, losses, optimisers.
 - ``minigen.models``, ``minigen.train``: the reference generative models, and
   the loop that trains them (``python -m minigen``).
+- ``minigen.distributed``: the same training on N processes under ``mpiexec``,
+  each with 1/N of every batch (data parallelism).
 
 Map for contributors: where a new piece goes
 ---------------------------------------------
@@ -82,13 +84,16 @@ nn, nn.functional           nn.*
 optim, checkpoint, plots    backend, errors, autograd
 data, data.*                backend, errors, autograd, data.*
 loop                        errors, progress
+distributed                 backend, errors (and mpi4py, only under mpiexec)
 classifier                  backend, nn, nn.*
 models, models.*            backend, autograd, ops, nn, nn.*, optim, data,
                             data.*, loop, models.*
 metrics                     backend, autograd, ops, nn.*, data.*, classifier,
                             models.*
-train                       backend, checkpoint, data, loop, models, models.*
-__main__                    backend, errors, argtypes, data, models, plots, train
+train                       backend, checkpoint, data, distributed, loop, models,
+                            models.*
+__main__                    backend, errors, argtypes, data, distributed, models,
+                            plots, train
 minigen                     backend, autograd, ops, gradcheck
 ==========================  ====================================================
 """

@@ -20,7 +20,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from minigen import backend
+from minigen import backend, distributed
 from minigen.argtypes import nonnegative_int, positive_int
 from minigen.data import CLASSES
 from minigen.errors import MinigenError
@@ -228,6 +228,8 @@ def run_train(args):
         on_epoch_end=lambda model, epoch, history: epochs_run.append(epoch),
         **options,
     )
+    if not distributed.world().is_main:  # rank 0 alone writes and prints
+        return
     if not epochs_run:  # resumed at an epoch already reached: train said so, nothing written
         return
     print(f"checkpoint: {out / train.CHECKPOINT} (epoch {epochs_run[-1] + 1})")
@@ -290,6 +292,10 @@ def main(argv=None):
     try:
         if args.backend:
             backend.use_backend(args.backend)
+        if args.command != "train" and distributed.world().size > 1:
+            raise distributed.DistributedError(
+                f"only train runs data-parallel; run {args.command} as one process, without mpiexec"
+            )
         {"train": run_train, "sample": run_sample}.get(args.command, run_part)(args)
     except (MinigenError, OSError, ValueError) as e:
         message = " ".join(str(e).split())  # always one line
@@ -299,4 +305,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(distributed.exit_status(main()))

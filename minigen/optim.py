@@ -31,6 +31,9 @@ class Optimizer:
 
     hyperparameters = ("lr",)
     state_names = ()
+    # called with the optimizer before each step: data-parallel training averages
+    # the gradients across processes there (minigen/distributed.py)
+    before_step = None
 
     def __init__(self, params):
         params = [params] if isinstance(params, Tensor) else list(params)
@@ -53,6 +56,8 @@ class Optimizer:
 
     def step(self):
         """Update every parameter that has a gradient; the others are left alone."""
+        if self.before_step is not None:
+            self.before_step(self)
         for i, p in enumerate(self.params):
             if p.grad is None:
                 continue

@@ -29,7 +29,7 @@ import numbers
 import tempfile
 from pathlib import Path
 
-from minigen import backend, checkpoint, data, loop
+from minigen import backend, checkpoint, data, distributed, loop
 from minigen.loop import DivergenceError
 from minigen.models import MAX_SIZE, MODELS, build, check_options
 
@@ -85,23 +85,31 @@ def train(
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise ValueError(f"train: epochs must be a positive integer, got {epochs!r}")
     budget = loop.Budget(max_seconds, "train")
+    world = distributed.world()  # one process, or N under mpiexec; rank 0 writes and prints
+    quiet = quiet or not world.is_main
     model, optimizers, start, history, seed = _begin(name, seed, resume, options)
+    world.attach(model, optimizers)
+    if distributed.launched() and not quiet:
+        print(world.describe(model.batch_size))
     target = None if out is None else Path(out) / CHECKPOINT
     if target is not None:  # before the data (maybe a download) and before the first step
         check_out(target, resume, overwrite)
     if start >= epochs:
         _nothing_to_do(model, resume, start, epochs, quiet)
         return model, optimizers, history
-    images = _enough_images(model, training_images(dataset, quiet) if images is None else images)
+    images = training_images(dataset, quiet) if images is None else images
+    images = _enough_images(model, images, world.size)
 
     def end_epoch(epoch, stopped):
-        if target is not None:
+        if target is not None and world.is_main:
             save(target, model, optimizers, epoch + 1, history, seed, stopped)
+        world.barrier()  # no process goes on before the checkpoint is there
         if on_epoch_end is not None:
             on_epoch_end(model, epoch, history)
 
     loop.run(
-        model, lambda x: model.train_step(x, optimizers), _batches(images, model, seed), epochs,
+        model, lambda x: world.average_losses(model.train_step(x, optimizers)),
+        _batches(images, model, seed, world), epochs,
         name=model.name, start=start, history=history, budget=budget, end_epoch=end_epoch,
         advice=lambda epoch: f"{_kept(target, epoch)} Lower the learning rate or change the seed.",
         quiet=quiet,
@@ -109,15 +117,19 @@ def train(
     return model, optimizers, history
 
 
-def _batches(images, model, seed):
+def _batches(images, model, seed, world):
     """batches(epoch) for the loop: the epoch's shuffled batches of images (no labels),
-    in the model's pixel scale, and how many there are."""
+    in the model's pixel scale, and how many there are. With N processes each gets
+    its part of every global batch of N * model.batch_size."""
+    size = model.batch_size * world.size
 
     def batches(epoch):
+        world.seed(seed, epoch)  # ranks > 0: noise from (seed, epoch, rank), so resume is exact
         pairs = data.batches(
-            images, batch_size=model.batch_size, seed=seed, epoch=epoch, scale=model.scale
-        )
-        total = data.num_batches(len(images), model.batch_size, drop_last=True)
+            images, batch_size=size, seed=seed, epoch=epoch, scale=model.scale,
+            shard=(world.rank, world.size),
+        )  # fmt: skip
+        total = data.num_batches(len(images), size, drop_last=True)
         return (x for x, _ in pairs), total
 
     return batches
@@ -158,11 +170,13 @@ def training_images(dataset, quiet=False):
     return images
 
 
-def _enough_images(model, images):
-    if len(images) < model.batch_size:
+def _enough_images(model, images, processes=1):
+    need = model.batch_size * processes
+    if len(images) < need:
         raise data.DataError(
-            f"{model.name} trains on batches of {model.batch_size} images, but only "
-            f"{len(images)} were given: not one step. Pass at least {model.batch_size} images."
+            f"{model.name} trains on batches of {need} images"
+            + (f" ({processes} processes x {model.batch_size})" if processes > 1 else "")
+            + f", but only {len(images)} were given: not one step. Pass at least {need} images."
         )
     return images
 

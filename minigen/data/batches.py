@@ -42,6 +42,7 @@ def batches(
     epoch=0,
     drop_last=True,
     scale="unit",
+    shard=(0, 1),
 ):
     """Yield ``(x, y)`` minibatches for one epoch.
 
@@ -49,16 +50,25 @@ def batches(
     x: float32 (B, C, H, W) on the current backend (C = 1 for (N, H, W) input).
     y: int64 (B,) on the current backend, or None without labels.
     drop_last=True skips the final short batch, so every batch has B = batch_size.
+    shard=(rank, size): each batch is cut into ``size`` equal parts and only part
+    ``rank`` is yielded (B / size examples): data-parallel processes together see
+    exactly the batches of one process (minigen/distributed.py).
     """
     images, labels = _check(images, labels, batch_size, scale)
+    rank, size = shard
+    if batch_size % size or not 0 <= rank < size:
+        raise ValueError(
+            f"batches: shard={shard!r} must be (rank, size) with 0 <= rank < size and size "
+            f"dividing batch_size {batch_size}"
+        )
     n = len(images)
     if shuffle:
         order = np.random.default_rng([seed, epoch]).permutation(n)
     else:
         order = np.arange(n)
-    return _generate(
-        images, labels, order, batch_size, num_batches(n, batch_size, drop_last), scale
-    )
+    count = num_batches(n, batch_size, drop_last)
+    part = batch_size // size
+    return _generate(images, labels, order, batch_size, count, scale, (rank * part, part))
 
 
 def scale_pixels(pixels, scale="unit"):
@@ -78,10 +88,11 @@ def scale_pixels(pixels, scale="unit"):
     return x
 
 
-def _generate(images, labels, order, batch_size, count, scale):
+def _generate(images, labels, order, batch_size, count, scale, part):
     # a separate generator function, so that the checks above run at the call
+    first, length = part
     for i in range(count):
-        idx = order[i * batch_size : (i + 1) * batch_size]
+        idx = order[i * batch_size : (i + 1) * batch_size][first : first + length]
         x = scale_pixels(images[idx], scale)
         y = None if labels is None else backend.from_numpy(labels[idx], dtype=np.int64)
         yield x, y
