@@ -30,6 +30,7 @@ import numpy as np  # host data for the lesson's own plots
 from _setup import parse_options, start_lesson
 
 import minigen as mg
+from minigen import plots
 
 parser = argparse.ArgumentParser(description="Lesson 01: reverse-mode automatic differentiation")
 parser.add_argument("--out", default="figures/01_autograd", help="folder for figures")
@@ -213,7 +214,7 @@ ax.set_title(
 )
 fig.tight_layout()
 path = out / "graph.png"
-fig.savefig(path)
+plots.save_figure(fig, path)
 print(f"saved {path}")
 
 # %% [markdown]
@@ -349,7 +350,7 @@ ax.set_xlabel("x")
 ax.set_title("autograd agrees with finite differences")
 fig.tight_layout()
 path = out / "tanh_gradient.png"
-fig.savefig(path)
+plots.save_figure(fig, path)
 print(f"saved {path}")
 
 # %% [markdown]

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402  (host data for the lesson's own checks and plo
 from _setup import parse_options, positive_int, start_lesson  # noqa: E402
 
 import minigen as mg  # noqa: E402
-from minigen import backend, data, nn, optim  # noqa: E402
+from minigen import backend, data, nn, optim, plots  # noqa: E402
 from minigen.nn import functional as F  # noqa: E402, N812 - the PyTorch idiom
 
 parser = argparse.ArgumentParser(description=__doc__)
@@ -315,8 +315,7 @@ axes[1].set_xlabel("output pixel (3 x 3, row by row); 0 = padding")
 axes[1].set_yticks(range(16), [f"({i},{j})" for i in range(4) for j in range(4)], fontsize=7)
 axes[1].set_ylabel("kernel offset (i, j)")
 fig.tight_layout()
-fig.savefig(out / "im2col.png", dpi=100)
-plt.close(fig)
+plots.save_figure(fig, out / "im2col.png")
 
 fig, ax = plt.subplots(figsize=(7, 4))
 losses = np.array(history["train loss"])
@@ -329,6 +328,5 @@ ax.set_ylabel("cross-entropy")
 ax.set_title(f"Fashion-MNIST classifier, test accuracy {accuracy:.3f}")
 ax.legend()
 fig.tight_layout()
-fig.savefig(out / "loss.png", dpi=100)
-plt.close(fig)
+plots.save_figure(fig, out / "loss.png")
 print(f"figures written to {out}/")

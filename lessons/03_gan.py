@@ -369,8 +369,7 @@ for row, (label, snapshots) in zip(axes, toy_runs.items()):
     row[0].set_ylabel(label, fontsize=10)
 fig.suptitle("8 Gaussians on a ring (red x: centres): samples of G during training")
 fig.tight_layout(h_pad=1.5)
-fig.savefig(out / "toy_ring.png")
-plt.close(fig)
+plots.save_figure(fig, out / "toy_ring.png")
 print(f"saved {out / 'toy_ring.png'}")
 
 # %% [markdown]
@@ -473,8 +472,7 @@ ax.set_ylabel("dL/dl, G's loss per sample")
 ax.legend(fontsize=7, loc="center left")
 ax.set_title("G's gradient per fake: the minimax one vanishes where D is sure (l << 0)")
 fig.tight_layout()
-fig.savefig(out / "generator_losses.png")
-plt.close(fig)
+plots.save_figure(fig, out / "generator_losses.png")
 print(f"saved {out / 'generator_losses.png'}")
 
 # %% [markdown]
@@ -656,8 +654,7 @@ ax.set_ylabel("share of the images")
 ax.set_title(f"classes of {N_SAMPLES:,} samples after epoch {args.epochs}, and of real images")
 ax.legend(fontsize=8)
 fig.tight_layout()
-fig.savefig(out / "class_shares.png")
-plt.close(fig)
+plots.save_figure(fig, out / "class_shares.png")
 
 for name, values in coverage.items():
     final, all_ten = FULL_RUN[name]

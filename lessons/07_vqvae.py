@@ -306,8 +306,7 @@ for ax, (label, (_, perplexity, dead, counts)) in zip(axes, results.items()):
     ax.set_xlabel("code (sorted by use)")
 axes[0].set_ylabel("share of test positions")
 fig.tight_layout()
-fig.savefig(out / "code_usage.png")
-plt.close(fig)
+plots.save_figure(fig, out / "code_usage.png")
 
 x = data.scale_pixels(test_images[:8, None])
 for label, trained in models.items():
@@ -373,8 +372,7 @@ ax.set_ylabel("share of test positions")
 ax.set_xlim(-0.5, K - 0.5)
 ax.set_title("per-code usage over all test images (with restarts)", fontsize=9)
 fig.tight_layout()
-fig.savefig(out / "code_maps.png")
-plt.close(fig)
+plots.save_figure(fig, out / "code_maps.png")
 
 # %% [markdown]
 # ## The ELBO view, and why a prior is needed to sample

@@ -381,11 +381,9 @@ plots.loss_curves(
     title="vae-gan: the feature loss L_feat per step",
 )
 plots.loss_curves(
-    {
-        "D's loss": history["d_loss"],
-        f"margin {args.margin:g}: D paused at or below": [args.margin] * len(d_losses),
-    },
+    {"D's loss": history["d_loss"]},
     out / "discriminator.png",
+    levels={"D's loss": (f"margin {args.margin:g}: D paused at or below", args.margin)},
     title="vae-gan: the discriminator's loss per step, and the gate",
 )
 

@@ -50,7 +50,7 @@ import time
 import matplotlib.pyplot as plt
 from _setup import setup
 
-from minigen import backend, metrics, nn
+from minigen import backend, metrics, nn, plots
 from minigen.autograd import Tensor
 from minigen.classifier import load_classifier
 from minigen.models import fit_prior, sample_images
@@ -190,8 +190,7 @@ for ax, name in zip(axes, names):
     label = "vq-vae (codes from its PixelCNN prior)" if name == "vq-vae" else name
     ax.set_title(f"{label}, seed {seeds[0]}, {BUDGET:g} s of training", fontsize=9, loc="left")
 fig.tight_layout()
-fig.savefig(out / "samples.png")
-plt.close(fig)
+plots.save_figure(fig, out / "samples.png")
 
 fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
 for i, name in enumerate(names):
@@ -203,8 +202,7 @@ ax.set_ylabel("Fréchet distance (lower is better)")
 ax.set_title(f"sample quality, one dot per seed ({BUDGET:g} s each)")
 ax.legend(loc="best", fontsize=8)
 fig.tight_layout()
-fig.savefig(out / "frechet_by_seed.png")
-plt.close(fig)
+plots.save_figure(fig, out / "frechet_by_seed.png")
 print(f"saved table.txt, samples.png and frechet_by_seed.png in {out}/")
 minutes = (time.perf_counter() - start) / 60
 print(f"this run took {minutes:.1f} minutes (a full run: 11.2)")

@@ -651,8 +651,7 @@ fig.suptitle(
     f"2,000 samples after {TOY_STEPS} G updates, seed {SEEDS[0]} (red x: centres)", fontsize=10
 )
 fig.tight_layout()
-fig.savefig(out / "toys.png")
-plt.close(fig)
+plots.save_figure(fig, out / "toys.png")
 print(f"saved {out / 'toys.png'}")
 
 # %% [markdown]
@@ -883,8 +882,7 @@ for ax, model_name, ylabel, signals in panels:
     ax.set_title(f"{model_name}: training signals and the Fréchet distance per epoch", fontsize=9)
     ax.set_xticks(epoch_axis)
 fig.tight_layout()
-fig.savefig(out / "wasserstein_vs_frechet.png")
-plt.close(fig)
+plots.save_figure(fig, out / "wasserstein_vs_frechet.png")
 plots.image_grid(
     generate(wgan.generator, z_grid),
     out / "samples_wgan_gp.png",
