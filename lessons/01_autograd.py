@@ -13,7 +13,8 @@
 #    minigen's engine does each step on arrays;
 # 4. a node used twice: gradients add up along every path;
 # 5. broadcasting, and why its gradient is a sum;
-# 6. checking any gradient by finite differences (`minigen.gradcheck`).
+# 6. checking any gradient by finite differences (`minigen.gradcheck`);
+# 7. float32 stays float32: constants take the graph's dtype.
 #
 # Run: `python lessons/01_autograd.py` (a few seconds on 2 CPU cores).
 # Figures go to `figures/01_autograd/` (or `--out DIR`).

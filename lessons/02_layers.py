@@ -229,13 +229,29 @@ batch = mg.tensor((rng.standard_normal((16, 3, 5, 5)) * 4 + 3).astype(np.float32
 out_train = bn(batch).numpy()
 print("train mode: per-channel mean", out_train.mean(axis=(0, 2, 3)).round(4),
       "std", out_train.std(axis=(0, 2, 3)).round(3))  # fmt: skip
-print("running mean after one batch (momentum 0.1):", mg.to_numpy(bn.running_mean).round(3))
+running_mean, running_var = mg.to_numpy(bn.running_mean), mg.to_numpy(bn.running_var)
+print("after one batch (momentum 0.1): running mean", running_mean.round(3), "running var",
+      running_var.round(3), "; the batch's mean", batch.numpy().mean(axis=(0, 2, 3)).round(3))  # fmt: skip
 bn.eval()
 out_eval = bn(batch).numpy()
 print("eval mode uses running statistics: per-channel mean", out_eval.mean(axis=(0, 2, 3)).round(2))
+expected = (batch.numpy().mean(axis=(0, 2, 3)) - running_mean) / np.sqrt(running_var + bn.eps)
+print("  = (batch mean - running mean) / sqrt(running var + eps):", expected.round(2))
 x, gamma, beta = f64(4, 3, 2, 2), f64(3), f64(3)
 err = mg.gradcheck(lambda a, g, b: F.batch_norm(a, None, None, g, b, training=True), x, gamma, beta)
 print("batch_norm (training mode) gradcheck, worst error:", err)
+
+# %% [markdown]
+# Why eval mode gives a mean near 2 on the very batch that training mode
+# maps to mean 0: the running statistics start at mean 0 and variance 1, and
+# one batch moves them only a tenth of the way (momentum 0.1) towards the
+# batch's mean (about 3) and variance (about 16): running mean about 0.3,
+# running variance about 0.9 + 1.6 = 2.5. Eval mode normalises with those, so
+# the mean comes out near (3 - 0.3) / sqrt(2.5), about 1.7, as the last line
+# computes channel by channel. After n batches from the same data the start
+# keeps a weight 0.9^n (a third after 10, 0.5% after 50), and eval mode's
+# output approaches training mode's; a network's running statistics are
+# settled long before training ends.
 
 # %% [markdown]
 # ## 5. A small classifier on Fashion-MNIST

@@ -312,7 +312,9 @@ x = data.scale_pixels(test_images[:8, None])
 for label, trained in models.items():
     with nn.eval_mode(trained):
         recon = trained.reconstruct(x).data
-    plots.reconstructions(x, recon, out / f"reconstructions_{label.replace(' ', '_')}.png")
+    plots.reconstructions(
+        x, recon, out / f"reconstructions_{label.replace(' ', '_')}.png", title=f"vq-vae, {label}"
+    )
 print(f"saved losses_*.png, code_usage.png and reconstructions_*.png in {out}/")
 
 # %% [markdown]

@@ -344,7 +344,10 @@ def evaluate(model, label):
     fd = metrics.fid(test_images[:n_eval], samples, classifier)
     plots.image_grid(samples[:64], out / f"samples_{label}.png", title=f"{label}: prior samples")
     plots.reconstructions(
-        data.scale_pixels(test_images[:8, None]), recon[:8], out / f"reconstructions_{label}.png"
+        data.scale_pixels(test_images[:8, None]),
+        recon[:8],
+        out / f"reconstructions_{label}.png",
+        title=f"{label}, test images",
     )
     return fd, sharpness(recon)
 

@@ -66,16 +66,20 @@ def image_grid(images, path, nrow=8, value_range=(0, 1), title=None):
     return _save_grid(images, path, nrow, value_range, title)
 
 
-def reconstructions(originals, reconstructed, path, value_range=(0, 1), n=8):
-    """The first n originals (top row) above their reconstructions (bottom row)."""
+def reconstructions(originals, reconstructed, path, value_range=(0, 1), n=8, title=None):
+    """The first n originals (top row) above their reconstructions (bottom row).
+
+    ``title`` names what reconstructed them (a model's name); it leads the figure's title.
+    """
     a = _as_images(originals, "reconstructions")[:n]
     b = _as_images(reconstructed, "reconstructions")[:n]
     if a.shape != b.shape:
         raise ValueError(
             f"reconstructions: originals {a.shape} and reconstructions {b.shape} differ in shape"
         )
-    title = "originals (top), reconstructions (bottom)"
-    return _save_grid(np.concatenate([a, b]), path, len(a), value_range, title)
+    heading = "originals (top), reconstructions (bottom)"
+    heading = f"{title}: {heading}" if title else heading
+    return _save_grid(np.concatenate([a, b]), path, len(a), value_range, heading)
 
 
 def interpolation(strips, path, value_range=(0, 1)):

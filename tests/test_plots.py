@@ -63,10 +63,23 @@ def test_value_range_clips(tmp_path):
     np.testing.assert_allclose(centers, [0, 0, 1, 1], atol=0.01)
 
 
-def test_reconstructions(tmp_path):
+def test_reconstructions(tmp_path, monkeypatch):
     x = np.random.default_rng(1).uniform(0, 1, (20, 1, 28, 28))
     path = plots.reconstructions(x, device(x[:, 0] * 0.5)[:, None], tmp_path / "r.png", n=6)
     assert png_size(path) == plots.grid_pixels(12, 28, 28, nrow=6, title=True)
+    titles = []
+    original = Figure.savefig
+    monkeypatch.setattr(
+        Figure,
+        "savefig",
+        lambda fig, *a, **k: (titles.append(fig.texts[0].get_text()), original(fig, *a, **k))[1],
+    )
+    plots.reconstructions(x, x, tmp_path / "s.png")
+    plots.reconstructions(x, x, tmp_path / "t.png", title="vae-gan")  # which model, when two
+    assert titles == [
+        "originals (top), reconstructions (bottom)",
+        "vae-gan: originals (top), reconstructions (bottom)",
+    ]
     with pytest.raises(ValueError, match="differ in shape"):
         plots.reconstructions(x, x[:, :, :14], tmp_path / "r2.png")
 
