@@ -242,13 +242,15 @@ err = mg.gradcheck(lambda a, g, b: F.batch_norm(a, None, None, g, b, training=Tr
 print("batch_norm (training mode) gradcheck, worst error:", err)
 
 # %% [markdown]
-# Why eval mode gives a mean near 2 on the very batch that training mode
-# maps to mean 0: the running statistics start at mean 0 and variance 1, and
-# one batch moves them only a tenth of the way (momentum 0.1) towards the
-# batch's mean (about 3) and variance (about 16): running mean about 0.3,
-# running variance about 0.9 + 1.6 = 2.5. Eval mode normalises with those, so
-# the mean comes out near (3 - 0.3) / sqrt(2.5), about 1.7, as the last line
-# computes channel by channel. After n batches from the same data the start
+# Why eval mode gives a mean near 2 (1.81, 1.92, 1.66) on the very batch that
+# training mode maps to mean 0: the running statistics start at mean 0 and
+# variance 1, and one batch moves them only a tenth of the way (momentum 0.1)
+# towards the batch's mean (about 3; printed 2.9 to 3.3) and variance (about
+# 16: the data were drawn with standard deviation 4): running mean about 0.3,
+# running variance about 0.9 + 1.6 = 2.5 (printed 2.4 to 2.6). Eval mode
+# normalises with those, so for the first channel the mean comes out at
+# (3.27 - 0.33) / sqrt(2.64) = 1.81, as the last line computes channel by
+# channel. After n batches from the same data the start
 # keeps a weight 0.9^n (a third after 10, 0.5% after 50), and eval mode's
 # output approaches training mode's; a network's running statistics are
 # settled long before training ends.

@@ -146,18 +146,18 @@ p_g_toy = np.array([0.05, 0.05, 0.10, 0.20, 0.30, 0.30])
 
 
 def game_value(d):
-    """V(D, G) on the toy, for D given as its probabilities d (6,) of 'real'."""
-    seen_data, seen_g = p_data_toy > 0, p_g_toy > 0  # 0 log 0 = 0
-    return (p_data_toy[seen_data] * np.log(d[seen_data])).sum() + (
-        p_g_toy[seen_g] * np.log(1 - d[seen_g])
-    ).sum()
+    """V(D, G) on the toy for D given as its probabilities of 'real' (..., 6); 0 log 0 = 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        real = np.where(p_data_toy > 0, p_data_toy * np.log(d), 0.0)
+        fake = np.where(p_g_toy > 0, p_g_toy * np.log(1 - d), 0.0)
+    return real.sum(axis=-1) + fake.sum(axis=-1)
 
 
 d_star = p_data_toy / (p_data_toy + p_g_toy)
 mix = (p_data_toy + p_g_toy) / 2
 jsd = 0.5 * sum((p[p > 0] * np.log(p[p > 0] / mix[p > 0])).sum() for p in (p_data_toy, p_g_toy))
 others = np.random.default_rng(0).uniform(0.001, 0.999, (10_000, 6))  # 10,000 other Ds
-best_other = max(game_value(d) for d in others)
+best_other = game_value(others).max()
 print(
     f"toy: V(D*, G) {game_value(d_star):.6f}, 2 JSD - log 4 {2 * jsd - np.log(4):.6f}; "
     f"the best of 10,000 random Ds: {best_other:.6f}"

@@ -63,7 +63,8 @@ np = backend.host
 start = time.perf_counter()
 args, out, train_images, test_images, test_labels = setup("07_vqvae", "Lesson 07: VQ-VAE", epochs=5)
 PRIOR_EPOCHS = 2  # over all training code grids: about a minute of one-thread CPU
-N_EVAL = 2000  # samples per Fréchet distance; 49 prior passes each, about 14 ms per sample
+# samples per Fréchet distance; 49 prior passes each, about 14 ms per sample (quick: fewer)
+N_EVAL = 128 if args.quick else 2000
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
 FULL_RUN = {
     "no remedy": (216.8, 15.6, 26),

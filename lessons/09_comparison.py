@@ -41,8 +41,8 @@
 # Full run (5 models x 3 seeds x 40 s, plus evaluation): 11.2 minutes on 2
 # CPU cores with nothing else running (the default BLAS threads). The budget
 # is wall-clock time, so the numbers depend on the machine: a faster one gives
-# every model more steps. `--quick`: a 2-second budget
-# on 512 images, about a minute. `--epochs` caps the epochs of each run (the
+# every model more steps. `--quick`: a 1-second budget per model on 512
+# images, 128 samples per measure, about 15 s. `--epochs` caps the epochs of each run (the
 # budget ends a full run first); on a GPU raise BUDGET below.
 
 # %%
