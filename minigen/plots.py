@@ -208,7 +208,7 @@ def loss_curves(history, path, title=None, logy=False, levels=None):
             ax.set_yscale("log")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper right", fontsize=8)
+        ax.legend(loc="best", fontsize=8)
     axes[-1].set_xlabel("step")
     if title:
         fig.suptitle(title)
