@@ -670,7 +670,7 @@ coverage.update(plain_coverage)
 # spread over the recent Gs with weights (1 - ema) ema^k, a memory of about
 # 1 / (1 - ema) = 1,000 steps. The initial weights are small (N(0, 0.02),
 # `dcgan_init_`), so mixing them in shrinks the average's weights towards 0:
-# after one epoch (938 steps) they still make up 0.39 of it, after three 0.06,
+# after one epoch (937 steps) they still make up 0.39 of it, after three 0.06,
 # after five 0.01 (printed below). Early on, the average is a damped copy of
 # recent Gs and lags behind G; only after a few epochs has the start washed
 # out. The lesson therefore also measures G itself in the same run: on a full
