@@ -13,7 +13,8 @@
 #    minigen's engine does each step on arrays;
 # 4. a node used twice: gradients add up along every path;
 # 5. broadcasting, and why its gradient is a sum;
-# 6. checking any gradient by finite differences (`minigen.gradcheck`).
+# 6. checking any gradient by finite differences (`minigen.gradcheck`);
+# 7. float32 stays float32: constants take the graph's dtype.
 #
 # Run: `python lessons/01_autograd.py` (a few seconds on 2 CPU cores).
 # Figures go to `figures/01_autograd/` (or `--out DIR`).
@@ -30,6 +31,7 @@ import numpy as np  # host data for the lesson's own plots
 from _setup import parse_options, start_lesson
 
 import minigen as mg
+from minigen import plots
 
 parser = argparse.ArgumentParser(description="Lesson 01: reverse-mode automatic differentiation")
 parser.add_argument("--out", default="figures/01_autograd", help="folder for figures")
@@ -213,7 +215,7 @@ ax.set_title(
 )
 fig.tight_layout()
 path = out / "graph.png"
-fig.savefig(path)
+plots.save_figure(fig, path)
 print(f"saved {path}")
 
 # %% [markdown]
@@ -349,7 +351,7 @@ ax.set_xlabel("x")
 ax.set_title("autograd agrees with finite differences")
 fig.tight_layout()
 path = out / "tanh_gradient.png"
-fig.savefig(path)
+plots.save_figure(fig, path)
 print(f"saved {path}")
 
 # %% [markdown]

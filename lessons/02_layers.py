@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402  (host data for the lesson's own checks and plo
 from _setup import parse_options, positive_int, start_lesson  # noqa: E402
 
 import minigen as mg  # noqa: E402
-from minigen import backend, data, nn, optim  # noqa: E402
+from minigen import backend, data, nn, optim, plots  # noqa: E402
 from minigen.nn import functional as F  # noqa: E402, N812 - the PyTorch idiom
 
 parser = argparse.ArgumentParser(description=__doc__)
@@ -229,13 +229,31 @@ batch = mg.tensor((rng.standard_normal((16, 3, 5, 5)) * 4 + 3).astype(np.float32
 out_train = bn(batch).numpy()
 print("train mode: per-channel mean", out_train.mean(axis=(0, 2, 3)).round(4),
       "std", out_train.std(axis=(0, 2, 3)).round(3))  # fmt: skip
-print("running mean after one batch (momentum 0.1):", mg.to_numpy(bn.running_mean).round(3))
+running_mean, running_var = mg.to_numpy(bn.running_mean), mg.to_numpy(bn.running_var)
+print("after one batch (momentum 0.1): running mean", running_mean.round(3), "running var",
+      running_var.round(3), "; the batch's mean", batch.numpy().mean(axis=(0, 2, 3)).round(3))  # fmt: skip
 bn.eval()
 out_eval = bn(batch).numpy()
 print("eval mode uses running statistics: per-channel mean", out_eval.mean(axis=(0, 2, 3)).round(2))
+expected = (batch.numpy().mean(axis=(0, 2, 3)) - running_mean) / np.sqrt(running_var + bn.eps)
+print("  = (batch mean - running mean) / sqrt(running var + eps):", expected.round(2))
 x, gamma, beta = f64(4, 3, 2, 2), f64(3), f64(3)
 err = mg.gradcheck(lambda a, g, b: F.batch_norm(a, None, None, g, b, training=True), x, gamma, beta)
 print("batch_norm (training mode) gradcheck, worst error:", err)
+
+# %% [markdown]
+# Why eval mode gives a mean near 2 (1.81, 1.92, 1.66) on the very batch that
+# training mode maps to mean 0: the running statistics start at mean 0 and
+# variance 1, and one batch moves them only a tenth of the way (momentum 0.1)
+# towards the batch's mean (about 3; printed 2.9 to 3.3) and variance (about
+# 16: the data were drawn with standard deviation 4): running mean about 0.3,
+# running variance about 0.9 + 1.6 = 2.5 (printed 2.4 to 2.6). Eval mode
+# normalises with those, so for the first channel the mean comes out at
+# (3.27 - 0.33) / sqrt(2.64) = 1.81, as the last line computes channel by
+# channel. After n batches from the same data the start
+# keeps a weight 0.9^n (a third after 10, 0.5% after 50), and eval mode's
+# output approaches training mode's; a network's running statistics are
+# settled long before training ends.
 
 # %% [markdown]
 # ## 5. A small classifier on Fashion-MNIST
@@ -315,8 +333,7 @@ axes[1].set_xlabel("output pixel (3 x 3, row by row); 0 = padding")
 axes[1].set_yticks(range(16), [f"({i},{j})" for i in range(4) for j in range(4)], fontsize=7)
 axes[1].set_ylabel("kernel offset (i, j)")
 fig.tight_layout()
-fig.savefig(out / "im2col.png", dpi=100)
-plt.close(fig)
+plots.save_figure(fig, out / "im2col.png")
 
 fig, ax = plt.subplots(figsize=(7, 4))
 losses = np.array(history["train loss"])
@@ -329,6 +346,5 @@ ax.set_ylabel("cross-entropy")
 ax.set_title(f"Fashion-MNIST classifier, test accuracy {accuracy:.3f}")
 ax.legend()
 fig.tight_layout()
-fig.savefig(out / "loss.png", dpi=100)
-plt.close(fig)
+plots.save_figure(fig, out / "loss.png")
 print(f"figures written to {out}/")

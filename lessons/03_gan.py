@@ -103,6 +103,68 @@ FULL_RUN = {
 }
 
 # %% [markdown]
+# ## What the game measures: the best D, and a Jensen-Shannon divergence
+#
+# Write D(x) = s(l(x)) in (0, 1) and p_g for the distribution of G(z). The
+# value of the game is an integral over images x:
+#
+#     V(D, G) = E_{x~p_data}[log D(x)] + E_{x~p_g}[log(1 - D(x))]
+#             = integral of  p_data(x) log D(x) + p_g(x) log(1 - D(x))  dx
+#
+# **The best D for a fixed G.** Each x can be treated on its own: a log y +
+# b log(1 - y), with a, b >= 0, is concave in y in (0, 1) and its derivative
+# a / y - b / (1 - y) is zero at y = a / (a + b). So
+#
+#     D*(x) = p_data(x) / (p_data(x) + p_g(x))
+#
+# the probability that x came from the data, when data and fakes are shown
+# equally often.
+#
+# **The value at D*.** With the mixture m = (p_data + p_g) / 2,
+# p_data / (p_data + p_g) = (p_data / m) / 2, and likewise for p_g, so
+#
+#     V(D*, G) = E_{p_data}[log(p_data / m)] + E_{p_g}[log(p_g / m)] - 2 log 2
+#              = KL(p_data || m) + KL(p_g || m) - log 4
+#              = 2 JSD(p_data, p_g) - log 4
+#
+# The Jensen-Shannon divergence is never negative and is zero only when
+# p_g = p_data. So if D were always at its best, G minimising V would
+# minimise the JSD: the game's minimum, -log 4, is reached exactly when G's
+# samples follow the data, and there D* = 1/2 everywhere. D's loss below is
+# -V on a batch, so a D at its best has loss log 4 - 2 JSD: log 4 = 1.386 when
+# it cannot tell. Two cautions: a real D is a network trained a step at a
+# time, not D*; and when p_data and p_g do not overlap the JSD is log 2
+# whatever the distance between them, so V gives G nothing to follow (one
+# reason for the non-saturating loss above, and for lesson 10's Wasserstein
+# critic).
+#
+# A check on a toy with 6 possible "images", where every sum can be done:
+
+# %%
+p_data_toy = np.array([0.30, 0.25, 0.20, 0.15, 0.10, 0.00])
+p_g_toy = np.array([0.05, 0.05, 0.10, 0.20, 0.30, 0.30])
+
+
+def game_value(d):
+    """V(D, G) on the toy for D given as its probabilities of 'real' (..., 6); 0 log 0 = 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        real = np.where(p_data_toy > 0, p_data_toy * np.log(d), 0.0)
+        fake = np.where(p_g_toy > 0, p_g_toy * np.log(1 - d), 0.0)
+    return real.sum(axis=-1) + fake.sum(axis=-1)
+
+
+d_star = p_data_toy / (p_data_toy + p_g_toy)
+mix = (p_data_toy + p_g_toy) / 2
+jsd = 0.5 * sum((p[p > 0] * np.log(p[p > 0] / mix[p > 0])).sum() for p in (p_data_toy, p_g_toy))
+others = np.random.default_rng(0).uniform(0.001, 0.999, (10_000, 6))  # 10,000 other Ds
+best_other = game_value(others).max()
+print(
+    f"toy: V(D*, G) {game_value(d_star):.6f}, 2 JSD - log 4 {2 * jsd - np.log(4):.6f}; "
+    f"the best of 10,000 random Ds: {best_other:.6f}"
+)
+assert abs(game_value(d_star) - (2 * jsd - np.log(4))) < 1e-12 and best_other < game_value(d_star)
+
+# %% [markdown]
 # ## Build it: G, D, the two losses, one step
 #
 # The MLP GAN of docs/reference-models.md: G maps z (64) through Linear 256,
@@ -280,7 +342,7 @@ check_step()
 RING_MODES, RING_RADIUS, RING_STD = 8, 2.0, 0.02
 angles = 2 * np.pi * np.arange(RING_MODES) / RING_MODES
 centres = RING_RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-TOY_STEPS = 200 if args.quick else 1600
+TOY_STEPS = 100 if args.quick else 1600
 TOY_EVERY = TOY_STEPS // 4
 TOY_Z = 256
 
@@ -369,18 +431,22 @@ for row, (label, snapshots) in zip(axes, toy_runs.items()):
     row[0].set_ylabel(label, fontsize=10)
 fig.suptitle("8 Gaussians on a ring (red x: centres): samples of G during training")
 fig.tight_layout(h_pad=1.5)
-fig.savefig(out / "toy_ring.png")
-plt.close(fig)
+plots.save_figure(fig, out / "toy_ring.png")
 print(f"saved {out / 'toy_ring.png'}")
 
 # %% [markdown]
 # Measured with seed 0 (the full run, 1,600 steps per GAN, one BLAS thread):
-# the plain GAN's samples form a single blob at every snapshot, and the blob
-# jumps around the ring (0, 1, 0 and 0 of 8 modes covered at steps 400, 800,
-# 1200 and 1600): D learns to reject the place G currently makes, and G runs to
-# another one. With pairs for D and the averaged G, the samples first spread
-# over the whole square, then gather on the ring and begin to settle on the
-# modes (0, 0, 1 and 8 of 8 at the same steps). With two BLAS threads the sums
+# the plain GAN covers 0, 1, 0 and 0 of the 8 modes at steps 400, 800, 1200
+# and 1600. The numbers say that at no snapshot does it cover more than one
+# mode: never the ring, at best one of its points. They do not say where the
+# samples are; `toy_ring.png` does: a single elongated blob, far wider than a
+# mode, in another place at each snapshot (between modes or off the ring; at
+# step 800 it passes over one centre, the one mode counted). D learns to
+# reject the place G currently makes, and G runs to another one. With pairs
+# for D and the averaged G, the samples first spread over the whole square
+# (0 and 0 of 8: spread out, they put too few points near any centre), then
+# gather on the ring (1 of 8 at step 1200: on the ring but not yet on the
+# modes) and settle on all of them (8 of 8 at step 1600). With two BLAS threads the sums
 # run in another order and the snapshots differ in detail (0, 1, 1, 1 and 0, 0,
 # 0, 7 of 8), but they tell the same story. The plain GAN on Fashion-MNIST
 # below does the same with classes instead of modes.
@@ -397,9 +463,9 @@ print(f"saved {out / 'toy_ring.png'}")
 # when D is sure a fake is fake (l very negative, s(l) ~ 0) while the second
 # tends to -1 there. We measure them on our MLP GAN twice: at initialisation
 # (D has seen nothing; its logits are near 0, s(l) ~ 1/2, and the two losses
-# give the same gradient), and after D has trained 200 steps against the fresh,
-# frozen G on batches of the first 512 training images (the same in a quick
-# run), so that it rejects G's grey noise with confidence. For each loss: the
+# give the same gradient), and after D has trained 200 steps (50 in a quick run)
+# against the fresh, frozen G on batches of the first 512 training images, so
+# that it rejects G's grey noise with confidence. For each loss: the
 # mean of dL/dl per sample (autograd's gradient of the batch mean, times the
 # batch size) and the size of the gradient that reaches G's weights.
 
@@ -444,7 +510,7 @@ print("G's two losses, measured on the MLP GAN's D:")
 probes = {"at initialisation": measure("at initialisation")}
 d_opt = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
 first = data.scale_pixels(train_images[:512, None], "symmetric")
-D_STEPS = 200
+D_STEPS = 50 if args.quick else 200
 for step in range(D_STEPS):
     x = first[(step % 8) * 64 : (step % 8 + 1) * 64]
     with no_grad():
@@ -473,8 +539,7 @@ ax.set_ylabel("dL/dl, G's loss per sample")
 ax.legend(fontsize=7, loc="center left")
 ax.set_title("G's gradient per fake: the minimax one vanishes where D is sure (l << 0)")
 fig.tight_layout()
-fig.savefig(out / "generator_losses.png")
-plt.close(fig)
+plots.save_figure(fig, out / "generator_losses.png")
 print(f"saved {out / 'generator_losses.png'}")
 
 # %% [markdown]
@@ -512,14 +577,15 @@ print(
 # ## Scale up: train the library's MLP GAN, watching class coverage
 #
 # `train` (minigen/train.py) runs `GAN.train_step` over shuffled batches of 64
-# (938 steps per epoch of 60,000 images). After every epoch we draw 5,000
+# (937 steps per epoch of 60,000 images: the last 32 of each epoch's shuffled order, short
+# of a full batch, are skipped). After every epoch we draw 5,000
 # samples (`sample_images`, minigen/models/base.py; the same noise every epoch,
 # from its own seed, so the evaluation leaves the training's random numbers
 # alone) and count the classes with at least 5% of them
 # (`metrics.class_coverage`).
 
 # %%
-N_SAMPLES = 5000
+N_SAMPLES = 1000 if args.quick else 5000  # a quick run: fewer, for speed
 
 
 def coverage_of(model, generator_itself=False):
@@ -604,7 +670,7 @@ coverage.update(plain_coverage)
 # spread over the recent Gs with weights (1 - ema) ema^k, a memory of about
 # 1 / (1 - ema) = 1,000 steps. The initial weights are small (N(0, 0.02),
 # `dcgan_init_`), so mixing them in shrinks the average's weights towards 0:
-# after one epoch (938 steps) they still make up 0.39 of it, after three 0.06,
+# after one epoch (937 steps) they still make up 0.39 of it, after three 0.06,
 # after five 0.01 (printed below). Early on, the average is a damped copy of
 # recent Gs and lags behind G; only after a few epochs has the start washed
 # out. The lesson therefore also measures G itself in the same run: on a full
@@ -641,7 +707,7 @@ reference_line = {f"real test images (all {len(test_images):,})": [real_covered]
 plots.epoch_curves(
     {**coverage, **reference_line},
     out / "coverage.png",
-    "classes with >= 5% of 5,000 samples",
+    f"classes with >= 5% of {N_SAMPLES:,} samples",
     title="mlp-gan: class coverage after each epoch (10 = every class)",
 )
 fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
@@ -656,8 +722,7 @@ ax.set_ylabel("share of the images")
 ax.set_title(f"classes of {N_SAMPLES:,} samples after epoch {args.epochs}, and of real images")
 ax.legend(fontsize=8)
 fig.tight_layout()
-fig.savefig(out / "class_shares.png")
-plt.close(fig)
+plots.save_figure(fig, out / "class_shares.png")
 
 for name, values in coverage.items():
     final, all_ten = FULL_RUN[name]

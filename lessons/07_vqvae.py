@@ -64,7 +64,8 @@ np = backend.host
 start = time.perf_counter()
 args, out, train_images, test_images, test_labels = setup("07_vqvae", "Lesson 07: VQ-VAE", epochs=5)
 PRIOR_EPOCHS = 2  # over all training code grids: about a minute of one-thread CPU
-N_EVAL = 2000  # samples per Fréchet distance; 49 prior passes each, about 14 ms per sample
+# samples per Fréchet distance; 49 prior passes each, about 14 ms per sample (quick: fewer)
+N_EVAL = 128 if args.quick else 2000
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
 FULL_RUN = {
     "no remedy": (216.8, 15.6, 26),
@@ -307,14 +308,15 @@ for ax, (label, (_, perplexity, dead, counts)) in zip(axes, results.items()):
     ax.set_xlabel("code (sorted by use)")
 axes[0].set_ylabel("share of test positions")
 fig.tight_layout()
-fig.savefig(out / "code_usage.png")
-plt.close(fig)
+plots.save_figure(fig, out / "code_usage.png")
 
 x = data.scale_pixels(test_images[:8, None])
 for label, trained in models.items():
     with nn.eval_mode(trained):
         recon = trained.reconstruct(x).data
-    plots.reconstructions(x, recon, out / f"reconstructions_{label.replace(' ', '_')}.png")
+    plots.reconstructions(
+        x, recon, out / f"reconstructions_{label.replace(' ', '_')}.png", title=f"vq-vae, {label}"
+    )
 print(f"saved losses_*.png, code_usage.png and reconstructions_*.png in {out}/")
 
 # %% [markdown]
@@ -374,8 +376,7 @@ ax.set_ylabel("share of test positions")
 ax.set_xlim(-0.5, K - 0.5)
 ax.set_title("per-code usage over all test images (with restarts)", fontsize=9)
 fig.tight_layout()
-fig.savefig(out / "code_maps.png")
-plt.close(fig)
+plots.save_figure(fig, out / "code_maps.png")
 
 # %% [markdown]
 # ## The ELBO view, and why a prior is needed to sample

@@ -344,7 +344,10 @@ def evaluate(model, label):
     fd = metrics.fid(test_images[:n_eval], samples, classifier)
     plots.image_grid(samples[:64], out / f"samples_{label}.png", title=f"{label}: prior samples")
     plots.reconstructions(
-        data.scale_pixels(test_images[:8, None]), recon[:8], out / f"reconstructions_{label}.png"
+        data.scale_pixels(test_images[:8, None]),
+        recon[:8],
+        out / f"reconstructions_{label}.png",
+        title=f"{label}, test images",
     )
     return fd, sharpness(recon)
 
@@ -381,11 +384,9 @@ plots.loss_curves(
     title="vae-gan: the feature loss L_feat per step",
 )
 plots.loss_curves(
-    {
-        "D's loss": history["d_loss"],
-        f"margin {args.margin:g}: D paused at or below": [args.margin] * len(d_losses),
-    },
+    {"D's loss": history["d_loss"]},
     out / "discriminator.png",
+    levels={"D's loss": (f"margin {args.margin:g}: D paused at or below", args.margin)},
     title="vae-gan: the discriminator's loss per step, and the gate",
 )
 

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import matplotlib
 
-if "ipykernel" not in sys.modules:  # scripts draw to files; a notebook keeps its inline figures
+# scripts draw to files only; in a notebook plots.save_figure (and every minigen.plots figure)
+# also shows each figure inline, in the cell that saves it
+if "ipykernel" not in sys.modules:
     matplotlib.use("Agg")
 
 import minigen  # noqa: E402

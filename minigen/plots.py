@@ -1,7 +1,7 @@
 """Figures for the lessons, saved as PNG files: what the models make and learn.
 
 - ``image_grid``: samples in a grid;
-- ``loss_curves``: losses per training step;
+- ``loss_curves``: losses per training step, each in its own panel, smoothed;
 - ``epoch_curves``: measures taken once per epoch (epoch axis from 1);
 - ``reconstructions``: originals above their reconstructions;
 - ``interpolation``: rows of images decoded along paths in latent space;
@@ -12,12 +12,18 @@ Each takes host or device arrays (or Tensors; copied with minigen.to_numpy),
 writes one PNG to ``path`` (its folder is created) and returns the path.
 Headless: figures are drawn by the Agg canvas directly, never through
 pyplot, so nothing opens a window or changes the backend of a notebook.
+``save_figure`` writes a figure drawn elsewhere (a lesson's own pyplot
+figure) the same way. Inside a Jupyter kernel every PNG written here is also
+shown inline, in the output of the cell that made it; in a terminal or a
+script nothing is shown.
 
 Sizes are fixed, so a figure's pixel size is known in advance: image grids
 draw each image pixel as ``SCALE`` x ``SCALE`` screen pixels (see
-``grid_pixels``); charts are ``CHART`` (loss curves) or ``SCATTER`` pixels.
+``grid_pixels``); charts are ``CHART`` (epoch curves), ``loss_pixels(n)``
+(n loss panels) or ``SCATTER`` pixels.
 """
 
+import sys
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -35,6 +41,9 @@ PAD = 2  # image pixels of gray between grid cells
 TITLE_PX = 30  # height of the title band above a grid
 CHART = (800, 500)  # width, height in pixels
 SCATTER = (800, 600)
+PANEL_PX = 200  # height of one loss panel
+FRAME_PX = 80  # title band and step axis below the loss panels
+SMOOTH = 100  # loss curves: a moving average over 1/SMOOTH of the steps
 
 
 # ---------------------------------------------------------------- image grids
@@ -57,16 +66,20 @@ def image_grid(images, path, nrow=8, value_range=(0, 1), title=None):
     return _save_grid(images, path, nrow, value_range, title)
 
 
-def reconstructions(originals, reconstructed, path, value_range=(0, 1), n=8):
-    """The first n originals (top row) above their reconstructions (bottom row)."""
+def reconstructions(originals, reconstructed, path, value_range=(0, 1), n=8, title=None):
+    """The first n originals (top row) above their reconstructions (bottom row).
+
+    ``title`` names what reconstructed them (a model's name); it leads the figure's title.
+    """
     a = _as_images(originals, "reconstructions")[:n]
     b = _as_images(reconstructed, "reconstructions")[:n]
     if a.shape != b.shape:
         raise ValueError(
             f"reconstructions: originals {a.shape} and reconstructions {b.shape} differ in shape"
         )
-    title = "originals (top), reconstructions (bottom)"
-    return _save_grid(np.concatenate([a, b]), path, len(a), value_range, title)
+    heading = "originals (top), reconstructions (bottom)"
+    heading = f"{title}: {heading}" if title else heading
+    return _save_grid(np.concatenate([a, b]), path, len(a), value_range, heading)
 
 
 def interpolation(strips, path, value_range=(0, 1)):
@@ -145,22 +158,61 @@ def _save_grid(images, path, nrow, value_range, title):
 # ---------------------------------------------------------------- charts
 
 
-def loss_curves(history, path, title=None, logy=False):
-    """One line per loss: history maps a name to its values per training step.
+def loss_pixels(n):
+    """(width, height) in pixels of the PNG ``loss_curves`` writes for n losses."""
+    return CHART[0], FRAME_PX + n * PANEL_PX
 
-    logy=True puts the losses on a log scale (for losses that stay positive).
-    Measures taken once per epoch go to ``epoch_curves``.
+
+def moving_average(values, window):
+    """Mean of ``values`` over a centred window of ``window`` steps (odd; 1 leaves them as
+    they are), over the steps there are at either end: as long as ``values``."""
+    values = np.asarray(values, dtype=np.float64)
+    half = window // 2
+    sums = np.concatenate([[0.0], np.cumsum(values)])
+    i = np.arange(len(values))
+    lo, hi = np.maximum(i - half, 0), np.minimum(i + half + 1, len(values))
+    return (sums[hi] - sums[lo]) / (hi - lo)
+
+
+def loss_curves(history, path, title=None, logy=False, levels=None):
+    """Each loss in its own panel, stacked over one step axis: history maps a name to its
+    values per training step.
+
+    Losses of different sizes (a reconstruction of hundreds of nats beside a KL of 20) each
+    get their own y scale, so none flattens another. A step's value comes from one batch and
+    is noisy: it is drawn pale, under its moving average over ``len // SMOOTH`` steps
+    (``moving_average``). logy=True puts the losses on a log scale (for losses that stay
+    positive). ``levels={name: (label, value)}`` draws a level in that loss's panel (a gate's
+    margin).
+    The PNG is ``loss_pixels(len(history))``. Measures taken once per epoch go to
+    ``epoch_curves``.
     """
     if not history:
         raise ValueError("loss_curves: history is empty; expected {name: [values, ...]}")
-    fig = _figure(*CHART)
-    ax = fig.add_subplot()
-    for name, values in history.items():
+    fig = _figure(*loss_pixels(len(history)), layout="constrained")
+    axes = fig.subplots(len(history), 1, sharex=True, squeeze=False)[:, 0]
+    for i, (ax, (name, values)) in enumerate(zip(axes, history.items())):
         values = [_number(v) for v in values]
-        ax.plot(range(len(values)), values, label=name, linewidth=1)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    return _finish_curves(fig, ax, path, title, logy)
+        window = max(1, len(values) // SMOOTH) | 1  # odd: centred on its step
+        steps = range(len(values))
+        if window > 1:
+            ax.plot(steps, values, color=f"C{i}", linewidth=0.6, alpha=0.3, label="per step")
+            smooth = moving_average(values, window)
+            ax.plot(steps, smooth, color=f"C{i}", linewidth=1.5, label=f"mean of {window} steps")
+        else:
+            ax.plot(steps, values, color=f"C{i}", linewidth=1.2, label="per step")
+        if name in (levels or {}):
+            label, level = levels[name]
+            ax.axhline(level, color="k", linestyle="--", linewidth=1, label=label)
+        if logy:
+            ax.set_yscale("log")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    axes[-1].set_xlabel("step")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
 
 
 def epoch_curves(history, path, ylabel, title=None, logy=False):
@@ -171,7 +223,7 @@ def epoch_curves(history, path, ylabel, title=None, logy=False):
     """
     if not history:
         raise ValueError("epoch_curves: history is empty; expected {name: [value per epoch]}")
-    fig = _figure(*CHART)
+    fig = _figure(*CHART, layout="constrained")
     ax = fig.add_subplot()
     longest = 0
     for name, values in history.items():
@@ -206,8 +258,8 @@ def latent_scatter(z, labels, path, class_names=None):
             f"latent_scatter: z must have shape (N, 2), got {z.shape}; "
             "project wider codes to 2-D first (e.g. with PCA)"
         )
-    fig = _figure(*SCATTER)
-    ax = fig.add_axes((0.08, 0.08, 0.68, 0.86))
+    fig = _figure(*SCATTER, layout="constrained")
+    ax = fig.add_subplot()  # the constrained layout makes room for the labels and the legend
     if labels is None:
         ax.scatter(z[:, 0], z[:, 1], s=4, alpha=0.6)
     else:
@@ -234,15 +286,41 @@ def _number(v):
     return float(v) if isinstance(v, (int, float)) else float(to_numpy(v))
 
 
-def _figure(width, height):
+def _figure(width, height, layout=None):
+    """An Agg figure of width x height pixels; charts ask for layout="constrained", which
+    sizes the axes so that labels, titles and legends fit inside."""
     # +0.5: Agg truncates width * dpi to an int, and w / dpi * dpi can land just below w
-    fig = Figure(figsize=((width + 0.5) / DPI, (height + 0.5) / DPI), dpi=DPI)
+    fig = Figure(figsize=((width + 0.5) / DPI, (height + 0.5) / DPI), dpi=DPI, layout=layout)
     FigureCanvasAgg(fig)
     return fig
+
+
+def save_figure(fig, path):
+    """Write a matplotlib figure drawn elsewhere (a lesson's own) as a PNG at ``path``, as the
+    figures above are written: folder created, shown inline inside a Jupyter kernel, and
+    closed, so pyplot forgets it (and a notebook does not show it a second time at the end of
+    the cell). Returns the path."""
+    path = _save(fig, path)
+    pyplot = sys.modules.get("matplotlib.pyplot")  # imported only if a figure came from it
+    if pyplot is not None:
+        pyplot.close(fig)
+    return path
+
+
+def in_notebook():
+    """True inside a Jupyter kernel (IPython's shell there has a ``kernel``), where a PNG
+    can be shown in the cell's output; False in a script, a terminal or terminal IPython."""
+    ipython = sys.modules.get("IPython")  # never imported here: loaded only if in use
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None) is not None
 
 
 def _save(fig, path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, format="png")
+    if in_notebook():
+        from IPython.display import Image, display
+
+        display(Image(filename=str(path)))  # the file's own bytes, as saved
     return path

@@ -4,9 +4,11 @@ tools/notebooks.py writes the lesson as .ipynb; nbclient runs it cell by cell in
 from a folder outside the repository (so the lesson cannot lean on ``lessons/`` being the working
 directory), with quick mode asked for the only way a notebook can: ``MINIGEN_QUICK=1`` in the
 kernel's environment. The kernel's own arguments (``-f kernel-*.json``) are on its command line,
-as they are for a learner. Lessons 01 and 05 run in the default suite, the others in the slow one.
+as they are for a learner. Each figure the lesson saves must also show inline, once, in the
+notebook's outputs. Lessons 01 and 05 run in the default suite, the others in the slow one.
 """
 
+import base64
 import os
 import subprocess
 import sys
@@ -54,13 +56,31 @@ def printed(nb):
     )
 
 
+def shown_images(nb):
+    """The PNG bytes of every image the notebook's cells displayed, in order."""
+    return [
+        base64.b64decode(out["data"]["image/png"])
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.outputs
+        if "image/png" in out.get("data", {})
+    ]
+
+
 def check_ran(nb, lesson, folder):
+    """Every code cell ran; the lesson saved PNGs, and showed each of them inline, once."""
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     assert code and all(cell.execution_count for cell in code), "a code cell did not run"
-    figures = sorted((folder / "figures" / lesson).glob("*.png"))
+    figures = sorted((folder / "figures" / lesson).rglob("*.png"))
     assert figures, f"{lesson} saved no figure under {folder / 'figures' / lesson}"
     for png in figures:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    shown = shown_images(nb)
+    assert len(shown) == len(figures), (
+        f"{lesson} saved {len(figures)} figures and showed {len(shown)} images inline"
+    )
+    missing = [png.name for png in figures if png.read_bytes() not in shown]
+    assert not missing, f"{lesson} saved figures it did not show inline: {missing}"
 
 
 def test_notebook_helper_is_inlined(tmp_path):
@@ -87,8 +107,6 @@ def test_lesson_01_in_a_kernel(tmp_path, monkeypatch):
     text = printed(nb)
     assert "hand-made engine" in text and "minigen" in text
     assert (tmp_path / "figures" / "01_autograd" / "graph.png").exists()
-    shown = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "data" in o]
-    assert any("image/png" in o["data"] for o in shown), "no figure shown inline in the notebook"
 
 
 def test_lesson_05_in_a_kernel(tmp_path, monkeypatch):

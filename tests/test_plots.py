@@ -63,10 +63,23 @@ def test_value_range_clips(tmp_path):
     np.testing.assert_allclose(centers, [0, 0, 1, 1], atol=0.01)
 
 
-def test_reconstructions(tmp_path):
+def test_reconstructions(tmp_path, monkeypatch):
     x = np.random.default_rng(1).uniform(0, 1, (20, 1, 28, 28))
     path = plots.reconstructions(x, device(x[:, 0] * 0.5)[:, None], tmp_path / "r.png", n=6)
     assert png_size(path) == plots.grid_pixels(12, 28, 28, nrow=6, title=True)
+    titles = []
+    original = Figure.savefig
+    monkeypatch.setattr(
+        Figure,
+        "savefig",
+        lambda fig, *a, **k: (titles.append(fig.texts[0].get_text()), original(fig, *a, **k))[1],
+    )
+    plots.reconstructions(x, x, tmp_path / "s.png")
+    plots.reconstructions(x, x, tmp_path / "t.png", title="vae-gan")  # which model, when two
+    assert titles == [
+        "originals (top), reconstructions (bottom)",
+        "vae-gan: originals (top), reconstructions (bottom)",
+    ]
     with pytest.raises(ValueError, match="differ in shape"):
         plots.reconstructions(x, x[:, :, :14], tmp_path / "r2.png")
 
@@ -94,10 +107,78 @@ def test_loss_curves(tmp_path):
         "d_loss": [1.3, 1.1, 0.9, 0.8],
         "g_loss": [minigen.tensor(0.7 + 0.1 * i) for i in range(6)],  # Tensors are fine
     }
-    assert png_size(plots.loss_curves(history, tmp_path / "l.png", title="GAN")) == plots.CHART
-    assert png_size(plots.loss_curves(history, tmp_path / "log.png", logy=True)) == (800, 500)
+    path = plots.loss_curves(history, tmp_path / "l.png", title="GAN")
+    assert png_size(path) == plots.loss_pixels(2) == (800, 480)
+    assert png_size(plots.loss_curves(history, tmp_path / "log.png", logy=True)) == (800, 480)
     with pytest.raises(ValueError, match="history is empty"):
         plots.loss_curves({}, tmp_path / "e.png")
+
+
+def test_loss_curves_one_panel_each_smoothed(tmp_path, monkeypatch):
+    """A reconstruction of hundreds and a KL of 20 each get their own panel and scale; the
+    noisy per-step values are drawn under their moving average; a level shows in its panel."""
+    rng = np.random.default_rng(0)
+    history = {"reconstruction": 300 + rng.normal(0, 10, 1000), "KL": 20 + rng.normal(0, 1, 1000)}
+    drawn = {}
+    original = Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        drawn["panels"] = [
+            (ax.get_ylabel(), ax.get_ylim(), [line.get_label() for line in ax.get_lines()])
+            for ax in fig.axes
+        ]
+        drawn["smooth"] = fig.axes[1].get_lines()[1].get_ydata()
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    plots.loss_curves(history, tmp_path / "l.png", levels={"KL": ("margin", 21.0)})
+    (rec_name, rec_lim, rec_lines), (kl_name, kl_lim, kl_lines) = drawn["panels"]
+    assert (rec_name, kl_name) == ("reconstruction", "KL")
+    assert rec_lim[0] > 200 and kl_lim[1] < 30, "the KL shares the reconstruction's scale"
+    assert rec_lines == ["per step", "mean of 11 steps"]
+    assert kl_lines == ["per step", "mean of 11 steps", "margin"]  # 1000 // SMOOTH = 10 -> 11
+    np.testing.assert_allclose(drawn["smooth"], plots.moving_average(history["KL"], 11))
+    assert np.std(drawn["smooth"]) < 0.5 * np.std(history["KL"]), "the mean does not smooth"
+
+
+def test_moving_average():
+    np.testing.assert_allclose(plots.moving_average([1, 2, 3, 4, 5], 3), [1.5, 2, 3, 4, 4.5])
+    np.testing.assert_allclose(plots.moving_average([1, 5, 2], 1), [1, 5, 2])
+
+
+def test_inline_display_only_inside_a_kernel(tmp_path, monkeypatch):
+    """In a Jupyter kernel every saved PNG is also displayed, its own bytes; elsewhere not."""
+    IPython = pytest.importorskip("IPython")
+    display = pytest.importorskip("IPython.display")
+
+    shown = []
+    monkeypatch.setattr(display, "display", lambda obj: shown.append(obj))
+    images = np.zeros((4, 1, 8, 8))
+    plots.image_grid(images, tmp_path / "a.png")  # no kernel here: nothing shown
+    monkeypatch.setattr(IPython, "get_ipython", lambda: type("Terminal", (), {})())
+    plots.image_grid(images, tmp_path / "b.png")  # terminal IPython: nothing shown either
+    assert shown == []
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: type("Kernel", (), {"kernel": 1})())
+    path = plots.image_grid(images, tmp_path / "c.png")
+    fig = Figure()
+    fig.add_subplot().plot([0, 1])
+    own = plots.save_figure(fig, tmp_path / "own.png")
+    assert [s.data for s in shown] == [path.read_bytes(), own.read_bytes()]
+    assert all(s.format == "png" for s in shown)
+
+
+def test_save_figure_closes_a_pyplot_figure(tmp_path):
+    """A lesson's pyplot figure is written and forgotten, so a notebook shows it only once."""
+    code = (
+        "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt\n"
+        "from minigen import plots\n"
+        "fig, ax = plt.subplots(); ax.plot([0, 1])\n"
+        f"path = plots.save_figure(fig, {str(tmp_path / 'sub' / 'f.png')!r})\n"
+        "print(len(plt.get_fignums()), path.read_bytes()[:4])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "0 b'\\x89PNG'", result.stderr[-2000:]
 
 
 def test_epoch_curves_axis_starts_at_epoch_1(tmp_path, monkeypatch):
@@ -128,13 +209,29 @@ def test_epoch_curves_axis_starts_at_epoch_1(tmp_path, monkeypatch):
         plots.epoch_curves({"a": []}, tmp_path / "h.png", "x")
 
 
-def test_latent_scatter(tmp_path):
+def test_latent_scatter(tmp_path, monkeypatch):
     rng = np.random.default_rng(4)
     z, labels = rng.normal(size=(300, 2)), rng.integers(0, 10, 300)
     names = minigen.data.CLASSES["fashion-mnist"]
     path = plots.latent_scatter(device(z), backend.from_numpy(labels), tmp_path / "s.png", names)
     assert png_size(path) == plots.SCATTER == (800, 600)
     assert png_size(plots.latent_scatter(z, None, tmp_path / "t.png")) == (800, 600)
+    # codes in the hundreds (long tick labels): the axis labels and legend still fit
+    fig_boxes = {}
+    original = Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        result = original(fig, *args, **kwargs)  # drawn: the layout has placed everything
+        renderer = fig.canvas.get_renderer()
+        ax = fig.axes[0]
+        fig_boxes["parts"] = [ax.yaxis.label, ax.xaxis.label, ax.get_legend()]
+        fig_boxes["extents"] = [p.get_window_extent(renderer) for p in fig_boxes["parts"]]
+        return result
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    plots.latent_scatter(-300 * z, labels, tmp_path / "w.png", names)
+    for box in fig_boxes["extents"]:
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= 800 and box.y1 <= 600, box
     with pytest.raises(ValueError, match=r"z must have shape \(N, 2\), got \(300, 3\)"):
         plots.latent_scatter(rng.normal(size=(300, 3)), labels, tmp_path / "u.png")
 
