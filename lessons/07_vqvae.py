@@ -494,8 +494,7 @@ fig.suptitle(
     "3x3 causal masks (1: tap kept); red: the centre, the output's own position", fontsize=10
 )
 fig.tight_layout()
-fig.savefig(out / "causal_masks.png")
-plt.close(fig)
+plots.save_figure(fig, out / "causal_masks.png")
 print(f"saved causal_masks.png in {out}/")
 
 # %% [markdown]
