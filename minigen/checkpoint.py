@@ -17,9 +17,10 @@ same path removes those of processes that no longer run, and nothing else.
 
 One writer per folder: ``lock(folder)`` holds an OS advisory lock
 (``fcntl.flock`` on ``folder/.minigen.lock``, which holds the writer's process
-id) while a run writes there. A second writer is refused at once, naming
-that process; a killed process releases its lock with it. Where the OS has
-no ``fcntl`` (Windows) no lock is taken.
+id and is removed when the lock is released) while a run writes there. A
+second writer is refused at once, naming that process; a killed process
+releases its lock with it. Where the OS has no ``fcntl`` (Windows) no lock
+is taken.
 """
 
 import json
@@ -149,8 +150,9 @@ def lock(folder):
         _held[key][1] -= 1
         if not _held[key][1]:
             f = _held.pop(key)[0]
-            if f is not None:
-                f.close()  # closing the file releases the lock
+            if f is not None:  # remove the file while it is locked, then release it
+                (key / LOCK).unlink(missing_ok=True)
+                f.close()
 
 
 def _acquire(folder):
@@ -160,30 +162,45 @@ def _acquire(folder):
         if key in _held:
             _held[key][1] += 1
             return key
-        f = None if fcntl is None else open(key / LOCK, "a+")
+        f = _locked(key / LOCK)
     except OSError as e:
         raise CheckpointError(
             f"cannot write checkpoints to {folder} ({e.strerror or e}). Pick another "
             "--out (out=), a folder you can write."
         ) from e
-    if f is not None:
+    _held[key] = [f, 1]
+    return key
+
+
+def _locked(path):
+    """The lock file ``path``, opened, locked and holding this process's id (None
+    without fcntl); a CheckpointError naming the holder when another has it."""
+    if fcntl is None:
+        return None
+    while True:
+        f = open(path, "a+")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             f.seek(0)
             holder = f.read().strip()
             f.close()
             who = f"process {holder}" if holder.isdigit() else "another process"
             raise CheckpointError(
-                f"{folder} is in use: minigen {who} is writing checkpoints there. Wait for it "
-                "to end (or stop it), or pick another --out."
+                f"{path.parent} is in use: minigen {who} is writing checkpoints there. Wait "
+                "for it to end (or stop it), or pick another --out."
             ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"{os.getpid()}\n")
-        f.flush()
-    _held[key] = [f, 1]
-    return key
+        try:  # still the file at that name, not one its holder removed as it ended
+            if os.stat(path).st_ino == os.fstat(f.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        f.close()
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
 
 
 def load(path):

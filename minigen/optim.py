@@ -264,10 +264,14 @@ class Adam(Optimizer):
     @staticmethod
     def check(values):
         """The hyperparameters (a dict), or a ValueError naming the first out of range."""
-        check_hyperparameters("Adam", **values)
-        for name in ("beta1", "beta2"):
+        betas = (values["beta1"], values["beta2"])
+        others = {k: v for k, v in values.items() if k not in ("beta1", "beta2")}
+        check_hyperparameters("Adam", **others, betas=betas)
+        for i, name in enumerate(("beta1", "beta2")):
             if not values[name] < 1:
-                raise ValueError(f"Adam: {name} must lie in [0, 1), got {values[name]!r}")
+                raise ValueError(
+                    f"Adam: {name} (betas[{i}]) must lie in [0, 1), got {values[name]!r}"
+                )
 
     @property
     def betas(self):

@@ -228,7 +228,7 @@ class Module:
         problems, values = [], {}
         for k, target in targets.items():
             value, want = given[k], target.dtype
-            if value.dtype.kind not in ("f" if want.kind == "f" else "iu"):
+            if value.dtype.kind not in ("f" if want.kind == "f" else "iuf"):
                 problems.append(f"{k} is {value.dtype}, the module holds {want}")
                 continue
             if not backend.is_array(value):  # host data: the explicit transfer
@@ -238,6 +238,9 @@ class Module:
             if want.kind == "f" and not bool(xp.isfinite(converted).all()):
                 if bool(xp.isfinite(value).all()):
                     problems.append(f"{k} holds values too large for {want}")
+            elif want.kind != "f" and value.dtype.kind == "f":  # a count given as 3.0
+                if not bool((xp.isfinite(value) & (value == xp.round(value))).all()):
+                    problems.append(f"{k} must hold whole numbers, as {want} does")
         for prefix, module in self.named_modules():
             dot = f"{prefix}." if prefix else ""
             mine = {k[len(dot) :]: v for k, v in values.items() if k.startswith(dot)}
