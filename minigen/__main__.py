@@ -220,6 +220,8 @@ def train_out(args):
 def run_train(args):
     from minigen import checkpoint
 
+    if args.resume is not None:  # before a folder is made for it
+        checkpoint.existing(args.resume)
     with checkpoint.lock(train_out(args)):  # the plots too: nobody writes there meanwhile
         train_and_plot(args)
 
@@ -298,7 +300,7 @@ def run_part(args):
     """Fit the optional part ``args.command`` into the checkpoint, then sample with it."""
     from minigen import checkpoint
 
-    with checkpoint.lock(Path(args.checkpoint).parent):
+    with checkpoint.lock(checkpoint.existing(args.checkpoint).parent):
         fit_and_plot(args)
 
 

@@ -66,7 +66,7 @@ class Tensor:
     __array_ufunc__ = None  # NumPy must not treat a Tensor as an array of objects
 
     def __init__(self, data, requires_grad=False, _ctx=None):
-        if not backend.is_array(data):  # Tensor([1., 2.]): numbers as minigen.tensor takes them
+        if not hasattr(data, "dtype"):  # Tensor([1., 2.]): Python numbers, as minigen.tensor
             data = backend.asarray(data)
         if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"only floating tensors can require gradients, not {data.dtype}")

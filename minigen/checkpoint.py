@@ -203,11 +203,17 @@ def _locked(path):
     return f
 
 
-def load(path):
-    """Read a checkpoint written by ``save`` as nested dicts of host arrays."""
+def existing(path):
+    """``path`` as a Path, or a CheckpointError when no file is there."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    return path
+
+
+def load(path):
+    """Read a checkpoint written by ``save`` as nested dicts of host arrays."""
+    path = existing(path)
     try:
         f = np.load(path, allow_pickle=False)
         if not hasattr(f, "files"):  # a bare .npy array, not an .npz archive

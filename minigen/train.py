@@ -88,6 +88,8 @@ def train(
         raise ValueError(f"train: epochs must be a positive integer, got {epochs!r}")
     budget = loop.Budget(max_seconds, "train")
     target = None if out is None else Path(out) / CHECKPOINT
+    if resume is not None:  # before a folder is made for it: --resume with a typo makes none
+        checkpoint.existing(resume)
     # one writer per folder, from before the checks until the last checkpoint is written
     with checkpoint.lock(target.parent) if target is not None else contextlib.nullcontext():
         model, optimizers, start, history, seed = _begin(name, seed, resume, options)
@@ -192,7 +194,7 @@ def fit_part(
     model options that size the part (its ``Part.options``). A part already
     there is only replaced with ``overwrite``.
     """
-    with checkpoint.lock(Path(path).parent):  # no run may write there meanwhile
+    with checkpoint.lock(checkpoint.existing(path).parent):  # no run may write there meanwhile
         return _fit_part(path, part, epochs, dataset, seed, overwrite, images, quiet, options)
 
 

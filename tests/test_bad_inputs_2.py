@@ -35,6 +35,14 @@ from minigen.models import build
 
 _FIXTURES = (data_dir, run_copy, vae_run)  # pytest finds them here by their names
 
+
+@pytest.fixture(autouse=True)
+def small_data(data_dir, monkeypatch):
+    """Every command reads the small data folder (on code without a fix, a run that should
+    have been refused then trains for a second, not on all of Fashion-MNIST)."""
+    monkeypatch.setenv("MINIGEN_DATA", str(data_dir))
+
+
 # ------------------------------------------------------- one writer per run folder
 
 
