@@ -315,12 +315,11 @@ def clip_grad_norm_(params, max_norm, error_if_nonfinite=True):
     in place. Returns the norm before clipping, a Python float. A NaN or
     infinite norm raises FloatingPointError unless ``error_if_nonfinite`` is False.
     """
-    if (
-        isinstance(max_norm, bool)
-        or not isinstance(max_norm, numbers.Real)
-        or not (math.isfinite(max_norm) and max_norm > 0)
-    ):  # a negative one would flip every gradient, NaN would pass none of them
-        raise ValueError(f"clip_grad_norm_: max_norm must be a finite number > 0, got {max_norm!r}")
+    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not max_norm > 0:
+        # a negative one would flip every gradient; NaN passes none of them; inf clips nothing
+        raise ValueError(
+            f"clip_grad_norm_: max_norm must be a number > 0 (inf: measure only), got {max_norm!r}"
+        )
     params = [params] if isinstance(params, Tensor) else list(params)
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:

@@ -370,7 +370,7 @@ def test_adam_load_state_dict_refuses_out_of_range_and_changes_nothing(key, valu
 def test_clip_grad_norm_refuses_a_max_norm_that_is_not_positive(max_norm):
     w = minigen.tensor([3.0, 4.0], requires_grad=True)
     w.grad = backend.xp().asarray([3.0, 4.0], dtype=np.float32)
-    with pytest.raises(ValueError, match="max_norm must be a finite number > 0"):
+    with pytest.raises(ValueError, match="max_norm must be a number > 0"):
         optim.clip_grad_norm_([w], max_norm)
     assert minigen.to_numpy(w.grad).tolist() == [3.0, 4.0]
 
