@@ -231,11 +231,11 @@ class Module:
             if value.dtype.kind not in ("f" if want.kind == "f" else "iuf"):
                 problems.append(f"{k} is {value.dtype}, the module holds {want}")
                 continue
-            if not backend.is_array(value):  # host data: the explicit transfer
-                value = backend.from_numpy(backend.host.asarray(value))
-            xp = backend.xp()
+            # checked where the value lives (host data is cast there, then moved over once)
+            xp = backend.xp() if backend.is_array(value) else backend.host
             with backend.host.errstate(over="ignore"):  # an overflow is reported just below
-                values[k] = converted = value.astype(want, copy=False)
+                converted = xp.asarray(value).astype(want, copy=False)
+            values[k] = converted if xp is not backend.host else backend.from_numpy(converted)
             if want.kind == "f" and not bool(xp.isfinite(converted).all()):
                 if bool(xp.isfinite(value).all()):
                     problems.append(f"{k} holds values too large for {want}")
