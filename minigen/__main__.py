@@ -13,6 +13,8 @@ MODEL``, from each model's ``Option`` declarations) and their optional parts
 Every minigen error (a bad checkpoint, missing data, an unavailable backend,
 divergence, ...) ends the command with one line on stderr and exit status 1;
 a bad flag is reported by argparse, naming the flag, with exit status 2.
+Ctrl-C ends it with one line saying what the checkpoint holds and how to go
+on, and exit status 130 (128 + SIGINT, as a shell reports it).
 """
 
 import argparse

@@ -18,7 +18,9 @@ Nothing is lost: a fresh run refuses to replace a checkpoint it did not
 write (``overwrite=True`` to allow it), the output folder is checked before
 the first step, and a loss that becomes NaN or infinite stops training at
 once with ``DivergenceError``. No checkpoint holding NaN or inf is ever
-written or loaded.
+written or loaded. One writer per folder: ``train`` and ``fit_part`` hold
+its lock (``checkpoint.lock``) while they run, so a second run into the same
+folder is refused, naming the process that writes there.
 
 ``fit_part`` fits an optional part of a model (one of its ``parts``) into a
 checkpoint after training; the command line calls it.
