@@ -50,8 +50,9 @@ import time
 from _setup import relative_gap, setup
 
 from minigen import Tensor, backend, data, metrics, nn, no_grad, optim, plots
+from minigen.argtypes import option_value
 from minigen.classifier import load_classifier
-from minigen.models import build, sample_images, to_unit_range
+from minigen.models import build, flags, sample_images, to_unit_range
 from minigen.models.gan import DCGANDiscriminator
 from minigen.models.vae import ConvDecoder, ConvEncoder
 from minigen.nn import functional as F
@@ -59,15 +60,16 @@ from minigen.train import train
 
 
 def add_options(parser):
-    defaults = build("vae-gan").options
+    defaults, declared = build("vae-gan").options, flags("vae-gan")
     for flag, key, what in (
         ("--gamma", "gamma", "weight of L_feat in the decoder's loss"),
         ("--kl-weight", "kl_weight", "weight of the KL in the encoder's loss"),
         ("--margin", "margin", "D is paused while its loss is at or below this; 0: never"),
     ):
-        parser.add_argument(
-            flag, type=float, default=defaults[key], help=f"{what} (default {defaults[key]})"
-        )
+        parser.add_argument(  # checked as build checks them: --margin nan is refused here
+            flag, type=option_value(declared[key]), default=defaults[key],
+            help=f"{what} (default {defaults[key]})",
+        )  # fmt: skip
 
 
 np = backend.host

@@ -38,8 +38,8 @@ def parse_options(parser):
     command line, so ``MINIGEN_QUICK=1`` in the environment also selects ``--quick``.
     """
     quick = os.environ.get("MINIGEN_QUICK", "").strip()
-    if quick not in ("", "0", "1"):
-        raise ValueError(
+    if quick not in ("", "0", "1"):  # one line and exit status 2, as a bad flag
+        parser.error(
             f"MINIGEN_QUICK is {quick!r}; set it to 1 for a quick run, or to 0 or nothing for a full one"
         )
     args, unknown = parser.parse_known_args()

@@ -13,6 +13,8 @@ MODEL``, from each model's ``Option`` declarations) and their optional parts
 Every minigen error (a bad checkpoint, missing data, an unavailable backend,
 divergence, ...) ends the command with one line on stderr and exit status 1;
 a bad flag is reported by argparse, naming the flag, with exit status 2.
+Ctrl-C ends it with one line saying what the checkpoint holds and how to go
+on, and exit status 130 (128 + SIGINT, as a shell reports it).
 """
 
 import argparse
@@ -21,7 +23,7 @@ import textwrap
 from pathlib import Path
 
 from minigen import backend, distributed
-from minigen.argtypes import nonnegative_int, positive_int
+from minigen.argtypes import nonnegative_int, option_value, path, positive_int
 from minigen.data import CLASSES
 from minigen.errors import MinigenError
 from minigen.models import MODELS, flags, sample_images
@@ -89,7 +91,12 @@ def shared_flags():
     common.add_argument(
         "--backend", choices=backend.NAMES, default=None, help="numpy (default), cupy or strict"
     )
-    common.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
+    common.add_argument(
+        "--seed",
+        type=nonnegative_int,
+        default=None,
+        help="random seed (default 0; a resumed run goes on with its checkpoint's)",
+    )
     writes = argparse.ArgumentParser(prog="", add_help=False)
     writes.add_argument(
         "--overwrite",
@@ -114,11 +121,14 @@ def add_train(commands, parents):
     )
     run.add_argument(
         "--out",
+        type=path,
         default=None,
         help="folder for checkpoint.npz and samples (default runs/MODEL, or CKPT's folder "
         "with --resume)",
     )
-    run.add_argument("--resume", default=None, metavar="CKPT", help="continue from this checkpoint")
+    run.add_argument(
+        "--resume", type=path, default=None, metavar="CKPT", help="continue from this checkpoint"
+    )
     every = " ".join(p.format_usage().split(":", 1)[1].strip() for p in [*parents, run])
     every = textwrap.fill(f"every MODEL takes {every}, and its own options:", 78)
     train = commands.add_parser(
@@ -158,15 +168,8 @@ def add_option(group, key, option):
             help=text,
         )  # fmt: skip
         return
-
-    def value(word):
-        try:
-            return option.parse(word)
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-
     group.add_argument(
-        flag, dest=key, type=value, nargs=option.size, metavar=key.upper(),
+        flag, dest=key, type=option_value(option), nargs=option.size, metavar=key.upper(),
         default=argparse.SUPPRESS, help=text,
     )  # fmt: skip
 
@@ -177,12 +180,13 @@ def add_sample(commands, parents):
         parents=parents,
         help="draw samples from a checkpoint into a PNG grid or a .npy file",
         description="Draw N samples from a trained model. OUT ending in .npy saves the images "
-        "as a float32 array (N, 28, 28) in [0, 1]; anything else saves a PNG grid.",
+        "as a float32 array (N, 28, 28) in [0, 1], OUT ending in .png a grid (either suffix in "
+        "any case); other names, and a checkpoint, are refused.",
     )
     sample.add_argument("checkpoint", metavar="CKPT", help="a checkpoint.npz written by 'train'")
     sample.add_argument("--n", type=sample_count, default=64, help="number of samples (default 64)")
     sample.add_argument(
-        "--out", default="samples.png", help="output .png or .npy (default samples.png)"
+        "--out", type=path, default="samples.png", help="output .png or .npy (default samples.png)"
     )
 
 
@@ -208,13 +212,27 @@ def add_part(commands, parents, part, owners):
 # ----------------------------------------------------------------------- commands
 
 
+def train_out(args):
+    """The folder ``train`` writes to: --out, else the resumed checkpoint's, else runs/MODEL."""
+    if args.out is not None:
+        return Path(args.out)
+    return Path(args.resume).parent if args.resume else Path(f"runs/{args.model}")
+
+
 def run_train(args):
+    from minigen import checkpoint
+
+    if args.resume is not None:  # before a folder is made for it
+        checkpoint.existing(args.resume)
+    # the plots too: nobody writes there meanwhile (of N data-parallel processes, rank 0 writes)
+    with checkpoint.lock(train_out(args) if distributed.world().is_main else None):
+        train_and_plot(args)
+
+
+def train_and_plot(args):
     from minigen import plots, train
 
-    if args.out:
-        out = Path(args.out)
-    else:
-        out = Path(args.resume).parent if args.resume else Path(f"runs/{args.model}")
+    out = train_out(args)
     options = {key: getattr(args, key) for key in flags(args.model) if hasattr(args, key)}
     epochs_run = []
     model, _, history = train.train(
@@ -239,10 +257,29 @@ def run_train(args):
     print(f"samples: {grid}")
 
 
+def sample_out(args):
+    """--out, checked before anything is read: .png or .npy, never a checkpoint."""
+    out = Path(args.out)
+    if out.is_file():
+        with open(out, "rb") as f:
+            archive = f.read(4) == b"PK\x03\x04"  # an .npz (a zip): a checkpoint, maybe renamed
+        if archive or out.resolve() == Path(args.checkpoint).resolve():
+            raise ValueError(
+                f"--out {out} is a checkpoint, which sampling would replace; pick another --out"
+            )
+    if out.suffix.lower() not in (".png", ".npy"):
+        raise ValueError(
+            f"--out {out}: sample writes a PNG grid (.png) or an array (.npy), not "
+            f"{out.suffix or 'a name without a suffix'}; pick a name ending in .png or .npy"
+        )
+    return out
+
+
 def run_sample(args):
     from minigen import plots, train
 
-    backend.manual_seed(args.seed)
+    out = sample_out(args)
+    backend.manual_seed(args.seed or 0)
     model, _, meta = train.load(args.checkpoint)
     for part in model.parts:
         if model.has_part(part.name):
@@ -253,10 +290,10 @@ def run_sample(args):
             f"{args.checkpoint}: the {meta['model']} made NaN or infinite pixels, so nothing "
             "was written. Use an earlier checkpoint or train again."
         )
-    out = Path(args.out)
-    if out.suffix == ".npy":
+    if out.suffix.lower() == ".npy":
         out.parent.mkdir(parents=True, exist_ok=True)
-        backend.host.save(out, images[:, 0], allow_pickle=False)
+        with open(out, "wb") as f:  # a file object: np.save would append .npy to x.NPY
+            backend.host.save(f, images[:, 0], allow_pickle=False)
     else:
         plots.image_grid(
             images, out, value_range=(0, 1), title=f"{meta['model']}, epoch {meta['epoch']}"
@@ -266,6 +303,13 @@ def run_sample(args):
 
 def run_part(args):
     """Fit the optional part ``args.command`` into the checkpoint, then sample with it."""
+    from minigen import checkpoint
+
+    with checkpoint.lock(checkpoint.existing(args.checkpoint).parent):
+        fit_and_plot(args)
+
+
+def fit_and_plot(args):
     from minigen import plots, train
 
     part, _ = parts()[args.command]
@@ -275,13 +319,13 @@ def run_part(args):
         part.name,
         args.epochs,
         dataset=args.dataset,
-        seed=args.seed,
+        seed=args.seed or 0,
         overwrite=args.overwrite,
         **options,
     )
     print(f"{part.losses}: " + ", ".join(f"{v:.3f}" for v in losses))
     print(f"checkpoint: {args.checkpoint} now holds the {part.name} (sample uses it)")
-    backend.manual_seed(args.seed)
+    backend.manual_seed(args.seed or 0)
     out = Path(args.checkpoint).parent / f"{part.name}_samples.png"
     grid = plots.image_grid(sample_images(model, 64), out, value_range=(0, 1))
     print(f"samples: {grid}")
@@ -301,7 +345,37 @@ def main(argv=None):
         message = " ".join(str(e).split())  # always one line
         print(f"minigen: error: {message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: what is on disk, and how to go on
+        end_bar = "\n" if sys.stderr.isatty() else ""  # a progress bar may hold the line
+        print(f"{end_bar}minigen: interrupted. {interrupted(args)}", file=sys.stderr)
+        return 130  # 128 + SIGINT, as a shell reports it
     return 0
+
+
+def interrupted(args):
+    """What an interrupted command left on disk, and how to go on, in a sentence or two.
+    Read from the file itself: checkpoints are written atomically, so it is whole."""
+    from minigen import train
+
+    if args.command == "sample":
+        return f"{args.out} may be missing or incomplete; run the command again."
+    ckpt = Path(args.checkpoint) if args.command != "train" else train_out(args) / train.CHECKPOINT
+    try:
+        model, _, meta = train.load(ckpt)
+    except MinigenError:
+        return f"No checkpoint was written to {ckpt}."
+    data = "" if args.dataset == "fashion-mnist" else f" --dataset {args.dataset}"
+    if args.command == "train":
+        return (
+            f"{ckpt} holds epoch {meta['epoch']} of {meta['model']}; continue with: "
+            f"python -m minigen train {meta['model']} --resume {ckpt} --epochs {args.epochs}{data}"
+        )
+    has = model.has_part(args.command)
+    return (
+        f"{ckpt} holds epoch {meta['epoch']} of {meta['model']}, {'with' if has else 'without'} "
+        f"a {args.command}; fit it with: python -m minigen {args.command} {ckpt}{data}"
+        + (" --overwrite" if has else "")
+    )
 
 
 if __name__ == "__main__":

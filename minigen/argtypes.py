@@ -23,3 +23,25 @@ def _int_at_least(text, low, what):
     if value < low:
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
+
+
+def path(text):
+    """argparse type: a file or folder name, not empty (``--out ""`` must not mean
+    "the default")."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
+
+
+def option_value(option):
+    """argparse type for a model option (a ``minigen.models.options.Option``): one word
+    checked against its declaration, so ``--margin nan`` is refused as ``build`` would."""
+
+    def value(word):
+        try:
+            return option.parse(word)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    value.__name__ = option.name or "value"  # argparse names the type in some messages
+    return value

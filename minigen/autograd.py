@@ -66,6 +66,8 @@ class Tensor:
     __array_ufunc__ = None  # NumPy must not treat a Tensor as an array of objects
 
     def __init__(self, data, requires_grad=False, _ctx=None):
+        if not hasattr(data, "dtype"):  # Tensor([1., 2.]): Python numbers, as minigen.tensor
+            data = backend.asarray(data)
         if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"only floating tensors can require gradients, not {data.dtype}")
         self.data = data
@@ -297,6 +299,9 @@ def _upstream(t, grad, where):
     grad = grad if isinstance(grad, Tensor) else Tensor(grad)
     if grad.shape != t.shape:
         raise ShapeError(f"{where}: gradient shape {grad.shape} != tensor shape {t.shape}")
+    if grad.dtype != t.dtype and not grad.requires_grad:
+        # an integer (or float64) upstream gradient must not make a float32 .grad float64
+        grad = Tensor(grad.data.astype(t.dtype))
     return grad
 
 
@@ -499,8 +504,10 @@ def _as_tensors(inputs):
     )
     tensors = []
     for given in inputs:
-        # Python lists (and tuples) work as arrays do
-        x = backend.xp().asarray(given) if isinstance(given, (list, tuple)) else given
+        x = given
+        if isinstance(given, (list, tuple)):  # Python lists (and tuples) work as arrays do,
+            x = _host_numbers(given)  # checked on the host, so every backend says the same
+            x = None if x is None else backend.from_numpy(x)
         if isinstance(x, Tensor):
             tensors.append(x)
         elif isinstance(x, numbers.Number):
@@ -514,6 +521,16 @@ def _as_tensors(inputs):
                 "a number, a list of numbers, an array or a Tensor"
             )
     return tensors
+
+
+def _host_numbers(items):
+    """A list of numbers as a host array, or None when it holds anything else
+    (None, strings, ragged lists)."""
+    try:
+        array = backend.host.asarray(items)
+    except (ValueError, TypeError):
+        return None
+    return array if array.dtype.kind in "fiub" else None
 
 
 def as_tensor(x):

@@ -45,6 +45,14 @@ class Optimizer:
                     f"{type(self).__name__}: parameter {i} is not a Tensor that requires "
                     f"gradients (got {type(p).__name__}); pass model.parameters()"
                 )
+        first = {}
+        for i, p in enumerate(params):
+            j = first.setdefault(id(p), i)
+            if j != i:  # it would take two steps per step()
+                raise ValueError(
+                    f"{type(self).__name__}: parameters {j} and {i} are the same tensor; "
+                    "pass each parameter once"
+                )
         self.params = params
         self.state = {}  # parameter index -> dict of that parameter's state
         self._buffers = {}  # dtype -> one scratch array, as long as the largest parameter
@@ -126,11 +134,20 @@ class Optimizer:
                     f"shape {tuple(p.shape)}"
                 )
                 continue
+            problem = _bad_state(name, value)
+            if problem:
+                problems.append(f"{key!r} {problem}")
+                continue
             state.setdefault(i, {})[name] = value
         for i, entries in state.items():
             missing = [n for n in self.state_names if n not in entries]
             if missing:
                 problems.append(f"state of parameter {i} lacks {missing}")
+        if not problems:
+            try:  # the constructor's checks: beta1 = 1.0 or lr = -1 must not load
+                self.check({name: _number(state_dict[name]) for name in self.hyperparameters})
+            except ValueError as e:
+                problems.append(str(e))
         if problems:
             raise ValueError(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems))
         for name in self.hyperparameters:
@@ -142,6 +159,22 @@ class Optimizer:
             }
             for i, entries in state.items()
         }
+
+
+def _bad_state(name, value):
+    """What is wrong with one entry of an optimizer's per-parameter state, or None:
+    a step count is an integer >= 0, a moment a float array (a second moment >= 0)."""
+    value = _number(value) if name == "step" else value
+    if name == "step":
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            return f"is {value!r}, not a step count (an integer >= 0)"
+        return None
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if kind != "f":
+        return f"is {getattr(value, 'dtype', type(value).__name__)}, not floating-point numbers"
+    if name == "exp_avg_sq" and not bool((value >= 0).all()):
+        return "holds negative values; a second moment is >= 0"
+    return None
 
 
 def check_hyperparameters(owner, **values):
@@ -183,9 +216,14 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
         super().__init__(params)
-        check_hyperparameters("SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
+        self.check({"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.state_names = ("momentum_buffer",) if momentum else ()
+
+    @staticmethod
+    def check(values):
+        """The hyperparameters (a dict), or a ValueError naming the first out of range."""
+        check_hyperparameters("SGD", **values)
 
     def init_state(self, p):
         if not self.momentum:
@@ -224,11 +262,21 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(params)
         beta1, beta2 = betas
-        check_hyperparameters("Adam", lr=lr, eps=eps, weight_decay=weight_decay, betas=betas)
-        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
-            raise ValueError(f"Adam: betas must lie in [0, 1), got {betas}")
+        self.check(dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay))
         self.lr, self.beta1, self.beta2 = lr, beta1, beta2
         self.eps, self.weight_decay = eps, weight_decay
+
+    @staticmethod
+    def check(values):
+        """The hyperparameters (a dict), or a ValueError naming the first out of range."""
+        betas = (values["beta1"], values["beta2"])
+        others = {k: v for k, v in values.items() if k not in ("beta1", "beta2")}
+        check_hyperparameters("Adam", **others, betas=betas)
+        for i, name in enumerate(("beta1", "beta2")):
+            if not values[name] < 1:
+                raise ValueError(
+                    f"Adam: {name} (betas[{i}]) must lie in [0, 1), got {values[name]!r}"
+                )
 
     @property
     def betas(self):
@@ -272,6 +320,11 @@ def clip_grad_norm_(params, max_norm, error_if_nonfinite=True):
     in place. Returns the norm before clipping, a Python float. A NaN or
     infinite norm raises FloatingPointError unless ``error_if_nonfinite`` is False.
     """
+    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not max_norm > 0:
+        # a negative one would flip every gradient; NaN passes none of them; inf clips nothing
+        raise ValueError(
+            f"clip_grad_norm_: max_norm must be a number > 0 (inf: measure only), got {max_norm!r}"
+        )
     params = [params] if isinstance(params, Tensor) else list(params)
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:

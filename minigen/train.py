@@ -18,7 +18,9 @@ Nothing is lost: a fresh run refuses to replace a checkpoint it did not
 write (``overwrite=True`` to allow it), the output folder is checked before
 the first step, and a loss that becomes NaN or infinite stops training at
 once with ``DivergenceError``. No checkpoint holding NaN or inf is ever
-written or loaded.
+written or loaded. One writer per folder: ``train`` and ``fit_part`` hold
+its lock (``checkpoint.lock``) while they run, so a second run into the same
+folder is refused, naming the process that writes there.
 
 ``fit_part`` fits an optional part of a model (one of its ``parts``) into a
 checkpoint after training; the command line calls it.
@@ -52,7 +54,7 @@ def train(
     epochs,
     *,
     dataset="fashion-mnist",
-    seed=0,
+    seed=None,
     out=None,
     resume=None,
     images=None,
@@ -69,7 +71,8 @@ def train(
     slice for a quick run. ``out``: folder for ``checkpoint.npz`` after every
     epoch; a checkpoint already there is only replaced when it is ``resume``
     itself or ``overwrite`` is True. ``resume``: a checkpoint of model
-    ``name`` to continue from (with its options: giving others is an error).
+    ``name`` to continue from (with its options and its random state: giving
+    other options, or a ``seed``, is an error). ``seed``: of a fresh run (default 0).
     ``on_epoch_end(model, epoch, history)`` runs after each epoch. Returns
     (model, optimizers, history); history maps each loss to its per-step
     values. Raises DivergenceError when a loss becomes NaN or infinite.
@@ -87,33 +90,38 @@ def train(
     budget = loop.Budget(max_seconds, "train")
     world = distributed.world()  # one process, or N under mpiexec; rank 0 writes and prints
     quiet = quiet or not world.is_main
-    model, optimizers, start, history, seed = _begin(name, seed, resume, options)
-    world.attach(model, optimizers)
-    if distributed.launched() and not quiet:
-        print(world.describe(model.batch_size))
     target = None if out is None else Path(out) / CHECKPOINT
-    if target is not None:  # before the data (maybe a download) and before the first step
-        check_out(target, resume, overwrite)
-    if start >= epochs:
-        _nothing_to_do(model, resume, start, epochs, quiet)
-        return model, optimizers, history
-    images = training_images(dataset, quiet) if images is None else images
-    images = _enough_images(model, images, world.size)
+    if resume is not None:  # before a folder is made for it: --resume with a typo makes none
+        checkpoint.existing(resume)
+    # one writer per folder, from before the checks until the last checkpoint is written
+    with checkpoint.lock(target.parent if target is not None and world.is_main else None):
+        model, optimizers, start, history, seed = _begin(name, seed, resume, options)
+        world.attach(model, optimizers)
+        if distributed.launched() and not quiet:
+            print(world.describe(model.batch_size))
+        if target is not None:  # before the data (maybe a download) and before the first step
+            check_out(target, resume, overwrite)
+        if start >= epochs:
+            _nothing_to_do(model, resume, start, epochs, quiet)
+            return model, optimizers, history
+        images = training_images(dataset, quiet) if images is None else images
+        images = _enough_images(model, images, world.size)
 
-    def end_epoch(epoch, stopped):
-        if target is not None and world.is_main:
-            save(target, model, optimizers, epoch + 1, history, seed, stopped)
-        world.barrier()  # no process goes on before the checkpoint is there
-        if on_epoch_end is not None:
-            on_epoch_end(model, epoch, history)
+        def end_epoch(epoch, stopped):
+            if target is not None and world.is_main:
+                save(target, model, optimizers, epoch + 1, history, seed, stopped)
+            world.barrier()  # no process goes on before the checkpoint is there
+            if on_epoch_end is not None:
+                on_epoch_end(model, epoch, history)
 
-    loop.run(
-        model, lambda x: world.average_losses(model.train_step(x, optimizers)),
-        _batches(images, model, seed, world), epochs,
-        name=model.name, start=start, history=history, budget=budget, end_epoch=end_epoch,
-        advice=lambda epoch: f"{_kept(target, epoch)} Lower the learning rate or change the seed.",
-        quiet=quiet,
-    )  # fmt: skip
+        loop.run(
+            model, lambda x: world.average_losses(model.train_step(x, optimizers)),
+            _batches(images, model, seed, world), epochs,
+            name=model.name, start=start, history=history, budget=budget, end_epoch=end_epoch,
+            advice=lambda epoch: f"{_kept(target, epoch)} Lower the learning rate or change the "
+            "seed.",
+            quiet=quiet,
+        )  # fmt: skip
     return model, optimizers, history
 
 
@@ -146,6 +154,7 @@ def _nothing_to_do(model, resume, start, epochs, quiet):
 def _begin(name, seed, resume, options):
     """(model, optimizers, first epoch, history, seed): a fresh model, or one resumed."""
     if resume is None:
+        seed = 0 if seed is None else seed
         backend.manual_seed(seed)
         model = build(name, **options) if isinstance(name, str) else name
         return model, model.make_optimizers(), 0, {}, seed
@@ -153,6 +162,11 @@ def _begin(name, seed, resume, options):
         raise ValueError(
             f"train: a resumed run keeps the options of {resume}, so "
             f"{', '.join(options)} cannot be given; train afresh to change them"
+        )
+    if seed is not None:
+        raise ValueError(
+            f"train: a resumed run goes on with the random state saved in {resume}, so a seed "
+            f"({seed!r}) cannot be given; leave it out, or train afresh with that seed"
         )
     model, optimizers, meta = load(resume, name)
     note = model.on_resume(resume, meta["epoch"])  # what the model drops, if anything
@@ -194,6 +208,11 @@ def fit_part(
     model options that size the part (its ``Part.options``). A part already
     there is only replaced with ``overwrite``.
     """
+    with checkpoint.lock(checkpoint.existing(path).parent):  # no run may write there meanwhile
+        return _fit_part(path, part, epochs, dataset, seed, overwrite, images, quiet, options)
+
+
+def _fit_part(path, part, epochs, dataset, seed, overwrite, images, quiet, options):
     model, optimizers, meta = load(path)
     if part not in {p.name for p in model.parts}:
         owners = [n for n, (cls, _) in MODELS.items() if part in {p.name for p in cls.parts}]
@@ -364,8 +383,14 @@ def check_meta(path, tree, name=None):
             fail(f"meta/{key} is {value!r}, not a non-negative integer")
     _check_options(path, model_name, meta["options"])
     history = meta["history"]
-    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
-        fail("meta/history is not a dict of loss lists")
+    if not isinstance(history, dict):
+        fail(f"meta/history is a {type(history).__name__}, not a dict of loss lists")
+    for key, losses in history.items():
+        if not isinstance(losses, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in losses
+        ):
+            fail(f"meta/history/{key} is not a list of finite numbers (one loss per step)")
     if not isinstance(meta["rng"], dict):
         fail("meta/rng is not the state of a NumPy random generator")
     return meta

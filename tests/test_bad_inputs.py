@@ -143,15 +143,33 @@ def test_the_output_folder_is_checked_before_the_first_step(tmp_path, monkeypatc
         train.train("mlp-vae", 1, images=images, out=tmp_path / "a-file" / "run", quiet=True)
 
 
-def test_save_removes_the_temporaries_of_a_killed_write(tmp_path):
+def test_save_removes_the_temporaries_of_a_killed_write_and_nothing_else(tmp_path):
+    """Only save's own temporary files (hidden, named after their process) of processes
+    that have ended; a user's own checkpoint.npz.my-backup.tmp is theirs (issue 20)."""
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     target = tmp_path / "checkpoint.npz"
-    stale = tmp_path / "checkpoint.npzq1w2e3.tmp"  # what a killed save leaves
+    stale = tmp_path / f".checkpoint.npz.{ended}.q1w2e3.minigen-tmp"  # what a killed save leaves
     stale.write_bytes(b"half a file")
-    other = tmp_path / "other.npz.tmp"  # not ours: left alone
-    other.write_bytes(b"x")
+    running = tmp_path / f".checkpoint.npz.{os.getpid()}.a1s2d3.minigen-tmp"  # a live writer's
+    running.write_bytes(b"being written")
+    mine = ["checkpoint.npz.my-backup.tmp", "checkpoint.npzq1w2e3.tmp", "other.npz.tmp"]
+    for name in mine:  # not ours: left alone
+        (tmp_path / name).write_bytes(b"x")
     checkpoint.save(target, {"x": np.arange(3)})
-    assert not stale.exists() and other.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz", "other.npz.tmp"]
+    assert not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["checkpoint.npz", running.name, *mine]
+    )
+
+
+def test_a_rewritten_checkpoint_keeps_its_mode(tmp_path):
+    target = tmp_path / "checkpoint.npz"
+    checkpoint.save(target, {"x": np.arange(3)})
+    os.chmod(target, 0o640)
+    checkpoint.save(target, {"x": np.arange(4)})
+    assert (target.stat().st_mode & 0o777) == 0o640
+    assert checkpoint.load(target)["x"].tolist() == [0, 1, 2, 3]
 
 
 def test_resuming_to_a_reached_epoch_does_nothing_and_claims_nothing(run_copy, data_dir, tmp_path):

@@ -140,3 +140,4 @@ def test_a_script_still_refuses_bad_options(argv, env, message, tmp_path):
         env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", **env},
     )
     assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]

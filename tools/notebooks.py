@@ -90,7 +90,15 @@ def main(argv=None):
     parser.add_argument("out", help="folder for the .ipynb files")
     parser.add_argument("lessons", nargs="*", help="lesson numbers, e.g. 01 05 (default: all)")
     args = parser.parse_args(argv)
-    for path in write_notebooks(args.out, [n.zfill(2) for n in args.lessons]):
+    try:
+        written = write_notebooks(args.out, [n.zfill(2) for n in args.lessons])
+    except OSError as e:  # OUT is a file, or a folder that cannot be written: one line
+        file = Path(args.out).exists() and not Path(args.out).is_dir()
+        parser.exit(
+            1, f"{parser.prog}: error: cannot write notebooks to {args.out} "
+            f"({'it is a file' if file else e.strerror or e}); pass a folder you can write\n",
+        )  # fmt: skip
+    for path in written:
         print(f"wrote {path}")
 
 

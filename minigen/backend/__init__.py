@@ -180,8 +180,16 @@ def asarray(data, dtype=None):
     already floating keeps its dtype (float64 stays float64 for gradient checks).
     """
     x = _state["xp"]
-    if dtype is None and not hasattr(data, "dtype"):
-        dtype = DEFAULT_DTYPE
+    if not hasattr(data, "dtype"):
+        # checked on the host first, so every backend refuses [None, 1.0] or "1" alike
+        # (NumPy would turn None into NaN, CuPy raises its own ValueError)
+        host = _np.asarray(data)
+        if host.dtype.kind not in "biuf":
+            raise TypeError(
+                f"cannot make an array of numbers from {data!r}: it holds "
+                f"{'text' if host.dtype.kind == 'U' else 'objects that are not numbers'}"
+            )
+        data, dtype = host, DEFAULT_DTYPE if dtype is None else dtype
     return x.asarray(data, dtype=dtype)
 
 

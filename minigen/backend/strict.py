@@ -439,14 +439,21 @@ def asarray(a, dtype=None, order=None, **kwargs):
     """The explicit host-to-device transfer: host data (NumPy arrays, lists) allowed here."""
     if isinstance(a, ndarray):
         return a if dtype is None or a.dtype == dtype else ndarray(a._a.astype(dtype))
-    return ndarray(_np.array(a, dtype=dtype, order=order or "K"))
+    return ndarray(_numeric(_np.array(a, dtype=dtype, order=order or "K")))
 
 
 def array(obj, dtype=None, copy=True, order="K", **kwargs):
     """Like asarray, but a device array is copied (as cupy.array)."""
     if isinstance(obj, ndarray):
         return ndarray(_np.array(obj._a, dtype=dtype, copy=copy, order=order))
-    return ndarray(_np.array(obj, dtype=dtype, order=order))
+    return ndarray(_numeric(_np.array(obj, dtype=dtype, order=order)))
+
+
+def _numeric(a):
+    """Refuse what a GPU cannot hold, as CuPy does: [None, 1.0] is an object array."""
+    if a.dtype == object:
+        raise ValueError("Unsupported dtype object")
+    return a
 
 
 asanyarray = asarray

@@ -7,7 +7,9 @@ labels) in these places, in order, and reads the first complete pair:
 2. ``$MINIGEN_DATA/<name>/``, when ``MINIGEN_DATA`` is set (then nothing else
    is tried either: a missing folder or file is a DataError naming it, and
    files directly in ``$MINIGEN_DATA`` serve no dataset, so ``mnist`` never
-   reads Fashion-MNIST files);
+   reads Fashion-MNIST files); set to nothing (or blanks) it counts as unset,
+   as ``MINIGEN_DATA= python ...`` means in a shell, and the first line of
+   a run says where the images came from;
 3. the system's copy: Debian's ``dataset-fashion-mnist`` package installs the
    official files in ``/usr/share/datasets/fashion-mnist``;
 4. the user cache, ``$MINIGEN_CACHE/<name>`` (default ``~/.cache/minigen``);
@@ -150,7 +152,7 @@ class DownloadError(DataError):
 
 def cache_dir():
     """The user cache: ``$MINIGEN_CACHE`` or ``~/.cache/minigen``."""
-    env = os.environ.get("MINIGEN_CACHE")
+    env = os.environ.get("MINIGEN_CACHE", "").strip()  # empty: unset, as MINIGEN_DATA
     return Path(env).expanduser() if env else Path.home() / ".cache" / "minigen"
 
 
@@ -195,7 +197,7 @@ def locate(name, split="train", root=None, download=True):
                 "leave root=None to let minigen look in its usual places."
             )
         return Source("root", *found, name=name, split=split)
-    env = os.environ.get("MINIGEN_DATA")
+    env = os.environ.get("MINIGEN_DATA", "").strip()
     if env:
         return Source(
             "env", *_find_in_env(Path(env).expanduser(), name, split), name=name, split=split

@@ -262,6 +262,15 @@ class _BatchNorm(Module):
         self.register_buffer("running_var", backend.ones((num_features,)))
         self.register_buffer("num_batches_tracked", backend.xp().zeros((), dtype="int64"))
 
+    def check_state(self, state):
+        """A variance is >= 0 and a count too: a negative one would normalise by
+        the square root of a negative number."""
+        return [
+            f"{name} must be >= 0 everywhere"
+            for name in ("running_var", "num_batches_tracked")
+            if name in state and not bool((state[name] >= 0).all())
+        ]
+
     def forward(self, x):
         if x.ndim not in self.expected_ndim or x.shape[1] != self.num_features:
             raise ShapeError(

@@ -202,7 +202,10 @@ class Module:
         are cast to each parameter's dtype and copied in place, so references
         held elsewhere (an optimizer) stay valid. Strict: raises
         ``StateDictError`` (a KeyError and a ValueError) naming every missing,
-        unexpected and mis-shaped entry, before anything is copied.
+        unexpected and mis-shaped entry, every value of another kind (a boolean
+        or integer weight, a float step count), every finite value that the
+        parameter's dtype cannot hold (1e39 in float32), and every value a
+        module's ``check_state`` refuses, before anything is copied.
         """
         targets = dict(self._named_state())
         given = {k: _array_like(v) for k, v in state_dict.items()}
@@ -222,11 +225,39 @@ class Module:
             if misshaped:
                 parts.append(f"mis-shaped entries [{'; '.join(misshaped)}]")
             raise StateDictError(" ".join(parts))
+        problems, values = [], {}
         for k, target in targets.items():
-            value = given[k]
-            if not backend.is_array(value):  # host data: the explicit transfer
-                value = backend.from_numpy(backend.host.asarray(value), dtype=target.dtype)
-            target[...] = value.astype(target.dtype, copy=False)
+            value, want = given[k], target.dtype
+            if value.dtype.kind not in ("f" if want.kind == "f" else "iuf"):
+                problems.append(f"{k} is {value.dtype}, the module holds {want}")
+                continue
+            # checked where the value lives (host data is cast there, then moved over once)
+            xp = backend.xp() if backend.is_array(value) else backend.host
+            with backend.host.errstate(over="ignore"):  # an overflow is reported just below
+                converted = xp.asarray(value).astype(want, copy=False)
+            values[k] = converted if xp is not backend.host else backend.from_numpy(converted)
+            if want.kind == "f" and not bool(xp.isfinite(converted).all()):
+                if bool(xp.isfinite(value).all()):
+                    problems.append(f"{k} holds values too large for {want}")
+            elif want.kind != "f" and value.dtype.kind == "f":  # a count given as 3.0
+                if not bool((xp.isfinite(value) & (value == xp.round(value))).all()):
+                    problems.append(f"{k} must hold whole numbers, as {want} does")
+        for prefix, module in self.named_modules():
+            dot = f"{prefix}." if prefix else ""
+            mine = {k[len(dot) :]: v for k, v in values.items() if k.startswith(dot)}
+            problems += [dot + problem for problem in module.check_state(mine)]
+        if problems:
+            raise StateDictError(
+                f"load_state_dict for {type(self).__name__}: " + "; ".join(problems)
+            )
+        for k, target in targets.items():
+            target[...] = values[k]
+
+    def check_state(self, state):
+        """What is wrong with ``state`` (this module's entries of a state dict being
+        loaded, by their own names, already in its dtypes): a list of problems, each
+        starting with the entry's name. A module whose state has a range overrides it."""
+        return []
 
     # ---------------------------------------------------------------- printing
 
