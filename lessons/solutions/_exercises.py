@@ -85,7 +85,10 @@ def run_exercises(lesson, namespace):
         "--exercise", type=positive_int, default=None, help="run only this exercise (1, 2, ...)"
     )
     parser.add_argument(
-        "--backend", choices=minigen.backend.NAMES, default=None, help="numpy (default), cupy or strict"
+        "--backend",
+        choices=minigen.backend.NAMES,
+        default=None,
+        help="numpy (default), cupy or strict",
     )
     parser.add_argument("--dataset", choices=list(data.CLASSES), default="fashion-mnist")
     parser.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
