@@ -102,7 +102,7 @@ def exercise_3(args, images):
         mu, _ = model.encoder(data.scale_pixels(images.test[:1, None]))
         start = backend.to_numpy(mu.data)[0]
         print(
-            f"   from the posterior mean of test image 0 (a {classes[int(images.test_labels[0])]}):"
+            f"   from the posterior mean of test image 0 (class {classes[int(images.test_labels[0])]}):"
         )
         for label, j in (("most used", int(np.argmax(kl))), ("least used", int(np.argmin(kl)))):
             z = np.repeat(start[None], len(steps), axis=0)
