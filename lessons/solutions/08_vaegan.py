@@ -81,12 +81,11 @@ def sharpness(images01):
 def exercise_3(args, images):
     """What a sharpness of 0.05 looks like"""
     x = images.test[:500].astype(np.float64) / 255
-    with no_grad():
-        for times in range(4):
-            print(
-                f"   real test images blurred {times} time(s) by a 3x3 box: sharpness {sharpness(x):.4f}"
-            )
-            x = box_blur(x)
+    for times in range(4):
+        print(
+            f"   real test images blurred {times} time(s) by a 3x3 box: sharpness {sharpness(x):.4f}"
+        )
+        x = box_blur(x)
 
 
 run_exercises("lesson 08", globals())
