@@ -452,10 +452,9 @@ print(f"this run took {minutes:.1f} minutes (a full run: {FULL_RUN['minutes']})"
 #
 # 1. **Move the gate's margin.** Train the VAE-GAN for 100 steps (the first
 #    6,400 training images) with margin 0 (no gate), 0.35 (the default), 0.7
-#    and 1.2. Predict for each the share of steps on which D is paused, and
-#    D's loss and the decoder's GAN term over the last tenth of the steps.
-#    What happens once the margin is above 2 ln 2 = 1.39, the loss of an
-#    undecided D?
+#    and 1.5 (above 2 ln 2 = 1.39, the loss of an undecided D). Predict for
+#    each the share of steps on which D is paused, and D's loss and the
+#    decoder's GAN term over the last tenth of the steps.
 # 2. **The two pulls on the decoder, and gamma.** On the untrained model
 #    and one batch, measure the gradient that L_feat and the GAN term each
 #    put on the decoder's weights. Predict their ratio, and the gamma that

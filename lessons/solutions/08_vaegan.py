@@ -18,7 +18,7 @@ def exercise_1(args, images):
     """Move the gate's margin"""
     # the first 6,400 training images: 100 steps per run (128 and 2 steps with --quick)
     subset = images.train[: 128 if args.quick else 6400]
-    margins = (0.0, 0.7) if args.quick else (0.0, 0.35, 0.7, 1.2)
+    margins = (0.0, 0.7) if args.quick else (0.0, 0.35, 0.7, 1.5)
     for margin in margins:
         _, _, history = train(
             "vae-gan", 1, images=subset, seed=args.seed, quiet=True, margin=margin
