@@ -364,3 +364,36 @@ print(f"saved {path}")
 # %%
 x32 = mg.tensor([1.0, 2.0])  # Python data -> float32
 print("dtype of x32 * np.sqrt(0.5):", (x32 * np.sqrt(0.5)).dtype)
+
+# %% [markdown]
+# ## Summary
+#
+# **Built:** the chain rule by hand on f = tanh(a * b + b); a scalar autograd
+# engine (a value, its parents, a backward closure, a topological order) that
+# fits a tiny model; the same graph in minigen. **Measured:** the three
+# answers agree (the hand-made engine and minigen to float32 rounding), a
+# second `backward()` doubles a gradient, a broadcast bias gets its gradient
+# summed over the copied rows, and `gradcheck` confirms autograd against
+# central differences. **The one idea to keep:** backward visits each node
+# after every node that uses it and *adds* the gradients arriving along every
+# path; everything else (broadcasting, `zero_grad`) follows from that.
+#
+# ## Exercises
+#
+# Each has a worked solution in `lessons/solutions/01_autograd.py`
+# (`python lessons/solutions/01_autograd.py --exercise 1`). Predict first, then run.
+#
+# 1. **Forget to clear the gradients.** In the fit of section 2, drop the
+#    line that zeroes `w.grad` and `c.grad` before `backward()`. Predict the
+#    loss at steps 10 and 20 and where w and c end up after 200 steps, then
+#    compare with the run that clears them. What does the update become when
+#    the gradients accumulate?
+# 2. **The step h of a finite difference.** Estimate tanh'(0.5) by the
+#    central difference (tanh(x + h) - tanh(x - h)) / 2h for h = 1e-1 ...
+#    1e-8, in float64 and in float32. Predict the h with the smallest error in
+#    each precision (the O(h^2) truncation error against a rounding error of
+#    about machine epsilon / h), then look at the error for each h.
+# 3. **A bias broadcast along the other axis.** Section 5 added a bias of
+#    shape (3,) to X of shape (4, 3). Compute ((X + b)^2).sum() for b of
+#    shape (3,), (4, 1) and () (a scalar). Predict the shape of `b.grad` and
+#    which axes of 2 (X + b) it is summed over; check against autograd.

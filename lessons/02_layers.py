@@ -348,3 +348,37 @@ ax.legend()
 fig.tight_layout()
 plots.save_figure(fig, out / "loss.png")
 print(f"figures written to {out}/")
+
+# %% [markdown]
+# ## Summary
+#
+# **Built:** Linear with its three-GEMM backward; Conv2d as im2col and one
+# matrix product; ConvTranspose2d as the adjoint of conv2d and as four
+# sub-pixel convolutions; BatchNorm in its two modes; a small convolutional
+# classifier from these pieces. **Measured:** every layer against its
+# definition and by `gradcheck`, the adjoint identity, and the classifier's
+# test accuracy (0.871 after the full run's two epochs, the header says).
+# **The one idea to keep:** a convolution is a matrix product on a
+# rearranged copy of the image, and its backward is two more products plus
+# the rearrangement run in reverse (adding back where it copied).
+#
+# ## Exercises
+#
+# Worked solutions: `lessons/solutions/02_layers.py` (`--exercise K` runs one).
+#
+# 1. **How fast BatchNorm's running mean catches up.** Section 4 printed
+#    an eval-mode mean far from 0 after one batch. Pass the same batch through
+#    a fresh `BatchNorm2d(3)` k = 1, 5, 20, 50 times in training mode, then
+#    switch to eval. Predict the running mean as a share of the batch mean
+#    (momentum 0.1), and the eval-mode per-channel mean of the output, for
+#    each k.
+# 2. **Output size and column matrix of a convolution.** For a 28x28 image
+#    and (kernel, stride, padding) = (3, 1, 1), (4, 2, 1), (5, 1, 0) and
+#    (3, 2, 0), predict the output height and width and the shape of the
+#    im2col matrix (rows C*kh*kw, columns OH*OW*N); check against `F.im2col`
+#    and `nn.Conv2d`.
+# 3. **Take out the ReLUs.** Train the section 5 classifier with its two
+#    ReLUs removed: the network is then one linear map of the pixels (a
+#    product of linear maps). Predict its test accuracy against the network
+#    with ReLUs after the same epochs (full data, 2 epochs; `--quick` uses
+#    1,000 images and 1 epoch, where the comparison means little).

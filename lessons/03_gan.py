@@ -759,3 +759,39 @@ print(
 # %%
 minutes = (time.perf_counter() - lesson_start) / 60
 print(f"this run took {minutes:.1f} minutes (a full run: {FULL_RUN['minutes']})")
+
+# %% [markdown]
+# ## Summary
+#
+# **Built:** the MLP GAN from `minigen.nn` pieces (G, D, D's loss, G's
+# non-saturating loss, one step: D first, then G through the updated D),
+# checked against `GAN.train_step` to the last bit; PacGAN pairs and a
+# weight-averaged G. **Measured:** on the ring of 8 Gaussians, how many modes
+# each GAN covers; on a real D, G's two losses' gradients (ratio 1.00 at
+# initialisation, about 130 after 200 steps of D, the text above says); on
+# Fashion-MNIST, the classes a classifier finds among 5,000 samples after
+# every epoch (on a full run the plain GAN never covers all 10; with both
+# parts of the remedy the average covers all 10 in 6 of 12 epochs).
+# **The one idea to keep:** G learns only through D's gradient, so what G
+# can learn depends on where D's loss is flat; and a GAN's state is a
+# point on an orbit, to be read over many epochs, not one.
+#
+# ## Exercises
+#
+# Worked solutions: `lessons/solutions/03_gan.py` (`--exercise K` runs one).
+#
+# 1. **The gradient ratio while D learns.** Repeat the measurement of "Two
+#    losses for G" after 0, 25, 50, 100, 200 and 400 steps of D against the
+#    frozen G. Predict how D's mean s(l) on the fakes and the ratio
+#    |grad on G| non-saturating / minimax change with the number of D steps
+#    (from dL/dl = -s(l) and s(l) - 1), then look at both.
+# 2. **The toy ring with G's minimax loss.** Train the toy GAN of this lesson
+#    with G minimising E log(1 - s(D(G(z)))) instead of -log s(D(G(z))), for
+#    the same 1,600 steps. Before running, say which you expect at the four
+#    snapshots: the modes covered, and D's mean probability s(l) that G's
+#    samples are real; compare with the non-saturating run.
+# 3. **How long the averaged G remembers its start.** The average keeps a
+#    share ema^t of G's initial weights after t steps. For ema = 0.9, 0.99
+#    and 0.999, compute the number of steps after which that share is below
+#    1%, then check it on `GAN.update_average` itself: hold G fixed away
+#    from its start and read the share off the averaged weights.

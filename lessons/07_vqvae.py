@@ -703,3 +703,37 @@ print(f"saved code_maps.png, uniform_samples.png and pixelcnn_samples.png in {ou
 # %%
 minutes = (time.perf_counter() - start) / 60
 print(f"this run took {minutes:.1f} minutes (a full run: {FULL_RUN['minutes']})")
+
+# %% [markdown]
+# ## Summary
+#
+# **Built:** the vector quantizer (nearest code, straight-through gradient,
+# codebook and commitment losses) and one VQ-VAE step checked against
+# `VQVAE.train_step`; the checks that the straight-through gradient is the
+# upstream gradient and that each loss moves what it should. **Measured:**
+# the test reconstruction BCE, the perplexity and the codes in use without
+# and with the dead-code restarts; the code maps; a PixelCNN prior's loss
+# per position against log K for uniform codes, and its samples' Fréchet
+# distance against uniform codes'. **The one idea to keep:** a discrete code
+# carries at most 49 ln K nats per image (203.8 for K = 64), and only the
+# codes in use count; sampling needs a prior over the codes that knows which
+# go together.
+#
+# ## Exercises
+#
+# Worked solutions: `lessons/solutions/07_vqvae.py` (`--exercise K` runs one;
+# each trains its models for 2 epochs).
+#
+# 1. **Shrink the codebook.** Train with K = 4, 16 and 64 codes (with
+#    restarts). Predict, for each K, the codes in use, the perplexity and the
+#    test reconstruction BCE, given the ceiling 49 ln K on what the grid can
+#    carry.
+# 2. **The commitment weight beta.** Train with beta = 0.05, 0.25 (the
+#    default) and 1. Predict how the codebook + commitment term at the end of
+#    training and the test reconstruction BCE change with beta: what does the
+#    commitment loss hold the encoder to?
+# 3. **What a prior that knows only code frequencies saves.** Count how often
+#    each code appears in the training images' grids and use those
+#    frequencies as the prior at every position (no context). Predict its
+#    loss per position on the test codes between log K (uniform) and the
+#    PixelCNN's, and the KL per image it gives.

@@ -290,3 +290,38 @@ print(f"this run took {minutes:.1f} minutes (a full run: 11.2)")
 # features instead of pixels, and for 127 steps). The largest spreads of the
 # Fréchet distance over seeds are the VQ-VAE's (25.1), whose samples go
 # through a prior fitted in seconds, and the DCGAN's (15.3).
+
+# %% [markdown]
+# ## Summary
+#
+# **Built:** one comparison of five models from four families, each trained
+# with each seed for the same wall-clock budget (`train(..., max_seconds=)`),
+# the VQ-VAE's prior fitted inside its budget. **Measured:** for every model
+# and seed, the Fréchet distance of 2,000 samples and their class coverage,
+# the test -ELBO where the model has one, the reconstruction BCE where it has
+# an encoder, and the steps the budget bought; every number as a mean and
+# standard deviation over three seeds. **The one idea to keep:** a
+# comparison answers the question its budget asks; at equal time the cheap
+# models take many more steps, so the ranking says as much about cost per
+# step as about the family, and equal epochs would ask another question.
+#
+# ## Exercises
+#
+# Worked solutions: `lessons/solutions/09_comparison.py` (`--exercise K` runs one).
+#
+# 1. **What an epoch of each model costs.** Time 10 training steps of each of
+#    the five models on a batch of its own size (CPU time, one BLAS thread)
+#    and scale to an epoch of 60,000 images. Predict the order, and the ratio
+#    of the DCGAN's epoch to the MLP-VAE's; compare with the steps each model
+#    took in the table's 40 seconds.
+# 2. **Equal epochs instead of equal time.** Train the mlp-vae and the
+#    conv-vae for one epoch each on all 60,000 images. Predict which has the
+#    lower test -ELBO after that epoch, and how the CPU time of the two
+#    epochs compares; then say which model an equal-epochs table would
+#    favour, and why this lesson does not use one.
+# 3. **A generator that drops classes.** Treat real test images as a perfect
+#    generator, then remove its trousers, then the first five classes
+#    altogether, and score each set against the other half of the test set.
+#    Predict the Fréchet distance and class coverage of each: how many
+#    missing classes does it take for the distance to look like a weak
+#    model's in the table?
