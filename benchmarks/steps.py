@@ -573,7 +573,7 @@ def timing_parts(totals):
     Conv2d's dx a ConvTranspose2d), so each part counts its own time only,
     without the Functions it calls (their time is theirs): the parts do not
     overlap, except im2col / col2im / sub-pixel, which run inside the convolutions (listed
-    as "of which", and not taken off their callers)."""
+    after the parts, and not taken off their callers)."""
     patched, inner = [], [0.0]  # inner: time of the calls nested in the running part
 
     def timed(owner, attr, key, exclusive=True):
@@ -599,9 +599,9 @@ def timing_parts(totals):
             if part in cls.__dict__:
                 timed(cls, part, (cls.__name__, part))
     timed(optim.Optimizer, "step", ("optimizer", "step"))
-    timed(conv, "fill_columns", ("  of which im2col", "copy"), exclusive=False)
-    timed(conv, "col2im_matmul", ("  of which col2im", "GEMM+add"), exclusive=False)
-    timed(conv, "subpixel_matmul", ("  of which sub-pixel", "GEMM+copy"), exclusive=False)
+    timed(conv, "fill_columns", ("  im2col", "copy"), exclusive=False)
+    timed(conv, "col2im_matmul", ("  col2im", "GEMM+add"), exclusive=False)
+    timed(conv, "subpixel_matmul", ("  sub-pixel", "GEMM+copy"), exclusive=False)
     try:
         yield totals
     finally:
@@ -631,11 +631,17 @@ def profile(name, images, args, sync):
     counted = sum(sec for (label, _), (sec, _) in rows if not label.startswith(" "))
     print(f"\nprofile of one {name} step, {args.steps} steps, {backend.name()} backend")
     print(f"{'Function':<26}{'part':<10}{'ms/step':>9}{'calls/step':>11}{'share':>7}")
-    for (label, part), (sec, calls) in rows:
-        line = f"{label:<26}{part:<10}{per_step(sec):>9.2f}{calls / args.steps:>11.1f}"
-        print(line + f"{sec / args.steps / total:>7.0%}")
-    rest = total - counted / args.steps
-    print(f"{'other (Python, engine)':<36}{1e3 * rest:>9.2f}{'':>11}{rest / total:>7.0%}")
+    # the parts first, then the pieces inside the convolutions (already in their callers)
+    for inside in (False, True):
+        if inside and any(label.startswith(" ") for (label, _), _ in rows):
+            print("inside the convolutions above (already counted in them):")
+        for (label, part), (sec, calls) in rows:
+            if label.startswith(" ") == inside:
+                line = f"{label:<26}{part:<10}{per_step(sec):>9.2f}{calls / args.steps:>11.1f}"
+                print(line + f"{sec / args.steps / total:>7.0%}")
+        if not inside:
+            rest = total - counted / args.steps
+            print(f"{'other (Python, engine)':<36}{1e3 * rest:>9.2f}{'':>11}{rest / total:>7.0%}")
     print(f"{'step':<36}{1e3 * total:>9.2f}")
     # On a shared machine wall time says little; CPU time with one BLAS thread
     # (OPENBLAS_NUM_THREADS=1) is close to the idle time and compares runs.
