@@ -328,12 +328,11 @@ print(f"saved losses_*.png, code_usage.png and reconstructions_*.png in {out}/")
 # indices, in batches without a graph: the codes the forward pass picks.
 # `code_maps.png` shows a few test images above their grids (each cell names
 # its code, coloured by code), and below them how often each code is used over
-# all test positions, in code order with the same colours. The empty
-# background is where the most used codes go. On a full run one code takes
-# most of it: code 40 fills the side columns of the maps and the top rows of
-# the boot's, and its bar, 16% of the test positions, towers over the next
-# ones (codes 23 and 43, 4% and 3%); the bottom row of the maps uses other
-# codes. Which index plays which part is this run's accident (the codebook
+# all test positions, in code order with the same colours. On a full run one
+# code, 40, takes most of the empty background: it fills the side columns of
+# the trousers' maps and the top of the boot's, and its bar (16% of the test
+# positions) towers over the next ones (codes 23 and 43, 4% and 3%); the
+# bottom row of the maps uses other codes. Which index plays which part is this run's accident (the codebook
 # starts random and restarts move codes around), not a property of the model.
 # Inside a garment neighbouring positions use codes that go together (the
 # same few codes along a trouser leg): that dependence is what a prior must
