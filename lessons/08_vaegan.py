@@ -316,8 +316,9 @@ assert self_loss == 0.0, "L_feat of an image with itself must be 0"
 # `--kl-weight 1` (Larsen's beta) gave a prior-sample Fréchet distance of
 # 114.30 and a KL of 40.9 nats in a full run of an earlier version of this
 # code, against 62.92 and 17.3 with the default 10 in that version (this
-# version's default run: 65.47 and 17.3). `--gamma 1` and `--margin 0` (no gate) show the other two
-# choices; this lesson's text states no number for them.
+# version's default run: 65.47 and 17.3). `--gamma 1` and `--margin 0` (no
+# gate) show the other two choices; this lesson's text states no number for
+# them.
 #
 # ## Scale up: the baseline conv-VAE, then the VAE-GAN
 #
