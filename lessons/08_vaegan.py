@@ -37,8 +37,9 @@
 # - minigen/metrics.py: `fid`; minigen/train.py: `train`
 #
 # Full run (conv-vae 3 epochs, vae-gan 1 epoch, all 60,000 images):
-# 8.6 minutes on 2 CPU cores with one BLAS thread, another lesson running on
-# the other core (8.5 minutes of CPU time). `--quick`: seconds.
+# 22.4 minutes on a 2-core AMD EPYC VM (OpenBLAS Haswell kernel) with one
+# BLAS thread, another lesson running on the other core (22.0 minutes of CPU
+# time). `--quick`: seconds.
 #
 # To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
 # python lessons/08_vaegan.py`; the flags `--gamma`, `--kl-weight` and
@@ -81,13 +82,13 @@ weights = {"gamma": args.gamma, "kl_weight": args.kl_weight, "margin": args.marg
 print("vae-gan weights: " + ", ".join(f"{k} {v:g}" for k, v in weights.items()))
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
 FULL_RUN = {
-    "fd_vae": 77.50,
-    "fd_gan": 62.92,
+    "fd_vae": 77.59,
+    "fd_gan": 65.47,
     "sharp_vae": 0.0505,
-    "sharp_gan": 0.0715,
+    "sharp_gan": 0.0747,
     "kl": 17.3,
-    "paused": "71.8%",
-    "minutes": 8.6,
+    "paused": "72.5%",
+    "minutes": 22.3,
 }
 SHARP_REAL = 0.0786  # the first 500 real test images: no training involved
 
@@ -312,18 +313,22 @@ assert self_loss == 0.0, "L_feat of an image with itself must be 0"
 #   that gives every gradient, while ours updates D first.
 #
 # To see what each weight does, run the lesson with another value:
-# `--kl-weight 1` (Larsen's beta) gives a prior-sample Fréchet distance of
-# 114.30 and a KL of 40.9 nats, against 62.92 and 17.3 with
-# the default 10. `--gamma 1` and `--margin 0` (no gate) show the other two
-# choices; this lesson's text states no number for them.
+# `--kl-weight 1` (Larsen's beta) gave a prior-sample Fréchet distance of
+# 114.30 and a KL of 40.9 nats in a full run of an earlier version of this
+# code, against 62.92 and 17.3 with the default 10 in that version (this
+# version's default run: 65.47 and 17.3). `--gamma 1` and `--margin 0` (no
+# gate) show the other two choices; this lesson's text states no number for
+# them.
 #
 # ## Scale up: the baseline conv-VAE, then the VAE-GAN
 #
 # The conv-VAE trains for 3 epochs (lesson 06 trains it for 5 but does not
-# keep its model, so it is trained again here; about 1.5 minutes). The VAE-GAN trains
-# for one epoch: each step runs the encoder, the decoder twice and D's body
-# six times (three for D's loss, three for the others' losses), about 290 ms,
-# so an epoch of 60,000 images takes about 4.5 minutes.
+# keep its model, so it is trained again here). The VAE-GAN trains for one
+# epoch: each step runs the encoder, the decoder twice and D's body six times
+# (three for D's loss, three for the others' losses). Timed on the faster
+# machine of this lesson's earlier full run (8.6 minutes in all, against 22.3
+# on the VM of the header), the conv-VAE took about 1.5 minutes and a
+# VAE-GAN step about 290 ms, so an epoch of 60,000 images about 4.5 minutes.
 
 # %%
 classifier = load_classifier(args.dataset)
@@ -420,14 +425,15 @@ print(
 )
 
 # %% [markdown]
-# On a full run the VAE-GAN's reconstructions have a sharpness of 0.0715
+# On a full run the VAE-GAN's reconstructions have a sharpness of 0.0747
 # against the conv-VAE's 0.0505 (real images 0.0786), and its prior samples a
-# Fréchet distance of 62.92 against the conv-VAE's 77.50.
+# Fréchet distance of 65.47 against the conv-VAE's 77.59.
 # Its prior samples are sharper but not yet clean: `samples_vae-gan.png` shows
 # garment outlines filled with stripes and checkerboard texture, where the
 # conv-VAE's are smooth and blurred. What it gives up: its loss is no longer
 # a bound on log p(x), so there is no ELBO to compare (lesson 09). More epochs
-# (`--epochs N`) cost about 5 minutes each on 2 CPU cores.
+# (`--epochs N`) cost about 4.5 minutes each on the faster machine of the
+# earlier run (the VM's whole run took 2.6 times as long).
 
 # %%
 minutes = (time.perf_counter() - start) / 60
@@ -441,8 +447,8 @@ print(f"this run took {minutes:.1f} minutes (a full run: {FULL_RUN['minutes']})"
 # step with the equilibrium gate, checked against `VAEGAN.train_step`; the
 # checks that L_feat is 0 for an image against itself and that its gradient
 # reaches the reconstruction through D's frozen body. **Measured:** on a full
-# run, prior samples at a Fréchet distance of 62.92 against the conv-VAE's
-# 77.50, reconstructions with a sharpness of 0.0715 against 0.0505 (real
+# run, prior samples at a Fréchet distance of 65.47 against the conv-VAE's
+# 77.59, reconstructions with a sharpness of 0.0747 against 0.0505 (real
 # images 0.0786), and the share of steps the gate paused D. **The one idea to
 # keep:** what a model learns to reproduce is decided by where its error is
 # measured; measured in a discriminator's features, "close" means "looks
