@@ -205,9 +205,9 @@ print(
 REFERENCE = {
     "dcgan": (32.46, "lesson 04: 2 epochs, N = 5,000"),
     "mlp-vae": (None, "lesson 05 measures no Fréchet distance"),
-    "conv-vae": (77.50, "lesson 08: 3 epochs, N = 5,000"),
-    "vq-vae": (85.1, "lesson 07: 5 epochs, prior 2 epochs, N = 2,000"),
-    "vae-gan": (62.92, "lesson 08: 1 epoch, N = 5,000"),
+    "conv-vae": (77.59, "lesson 08: 3 epochs, N = 5,000"),
+    "vq-vae": (98.3, "lesson 07: 5 epochs, prior 2 epochs, N = 2,000"),
+    "vae-gan": (65.47, "lesson 08: 1 epoch, N = 5,000"),
 }
 here = {name: np.mean([r["fd"] for r in rows[name]]) for name in names}
 rank_here = {name: i + 1 for i, name in enumerate(sorted(names, key=here.get))}
@@ -269,9 +269,9 @@ print(f"this run took {minutes:.1f} minutes (a full run: 11.2)")
 # |---|---|---|---|
 # | dcgan | 160.0 (3rd) | 32.5 (1st) | lesson 04, 2 epochs, N = 5,000 |
 # | mlp-vae | 66.0 (1st) | not measured | lesson 05 trains 10 epochs; 40 s here are about 8 of them |
-# | conv-vae | 98.2 (2nd) | 77.5 (3rd) | lesson 08's conv-VAE, 3 epochs, N = 5,000 |
-# | vq-vae | 165.6 (4th) | 85.1 (4th) | lesson 07, 5 epochs and a 2-epoch prior, N = 2,000 |
-# | vae-gan | 593.1 (5th) | 62.9 (2nd) | lesson 08, 1 epoch, N = 5,000 |
+# | conv-vae | 98.2 (2nd) | 77.6 (3rd) | lesson 08's conv-VAE, 3 epochs, N = 5,000 |
+# | vq-vae | 165.6 (4th) | 98.3 (4th) | lesson 07, 5 epochs and a 2-epoch prior, N = 2,000 |
+# | vae-gan | 593.1 (5th) | 65.5 (2nd) | lesson 08, 1 epoch, N = 5,000 |
 #
 # The DCGAN (3rd of 5 here) and the VAE-GAN (last) take the top two places
 # once they get minutes instead of seconds. The sample counts differ (N = 5,000
