@@ -32,9 +32,10 @@
 # - minigen/train.py: `train`; minigen/metrics.py: `negative_elbo`
 # - minigen/plots.py: `epoch_curves`, `image_grid`
 #
-# Full run: 4.8 minutes on 2 CPU cores with one BLAS thread
-# (OPENBLAS_NUM_THREADS=1), another lesson running on the other core (4.7
-# minutes of CPU time). `--quick`: seconds.
+# Full run: 11.2 minutes of wall time (10.7 minutes of CPU time) on a
+# 2-core AMD EPYC VM (OpenBLAS Haswell kernel) with one BLAS thread
+# (OPENBLAS_NUM_THREADS=1), another lesson running on the other core.
+# `--quick`: seconds.
 #
 # To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
 # python lessons/06_conv_vae.py`. With another BLAS thread count the float sums
@@ -56,7 +57,7 @@ args, out, train_images, test_images, _ = setup(
     "06_conv_vae", "Lesson 06: the convolutional VAE against the MLP VAE", epochs=5
 )
 # What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
-FULL_RUN = {"mlp-vae": 248.0, "mlp-vae, latent 16": 247.1, "conv-vae": 245.3, "minutes": 4.8}
+FULL_RUN = {"mlp-vae": 248.0, "mlp-vae, latent 16": 247.1, "conv-vae": 245.3, "minutes": 11.2}
 
 # %% [markdown]
 # ## Build it: the convolutional encoder and decoder, one step
@@ -186,10 +187,11 @@ plots.epoch_curves(
 # its parameters. The MLP with the conv-vae's 16-d latent scores 247.1,
 # slightly *better* than at 20 dimensions, so the smaller latent is not what
 # the conv-vae gains by; the layers are. The MLP needs about twice the epochs
-# to catch up (lesson 05: 244.6 after 10), and the conv-vae is still gaining
+# to catch up (lesson 05: 244.7 after 10), and the conv-vae is still gaining
 # about a nat per epoch at epoch 5, so more epochs help both. The price is
-# compute: on CPU each conv-vae epoch took about 4 times as long as an MLP
-# epoch (the train times above).
+# compute: on CPU each conv-vae epoch took about 6 times as long as an MLP
+# epoch (the train times above, test scoring included: 499 s against 79 and
+# 90 s on a full run).
 #
 # Where its parameters sit: 70% of the conv-vae's 220,385 parameters are in
 # the three Linear layers between the 3136-number feature map and the 16-d
