@@ -51,8 +51,9 @@
 # run is always the plain GAN. So the four variants of the ablation are three
 # runs of this lesson.
 #
-# Full run: 8.1 minutes on 2 CPU cores with one BLAS thread, another lesson
-# running on the other core (7.9 minutes of CPU time). `--quick`: seconds.
+# Full run: 20.7 minutes (20.2 minutes of CPU time) on a 2-core AMD EPYC VM
+# (OpenBLAS Haswell kernel) with one BLAS thread, another lesson running on the
+# other core. `--quick`: seconds.
 # To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
 # python lessons/03_gan.py` (and `--remedy pac`, `--remedy ema`); with another
 # BLAS thread count the float sums run in another order, and a GAN's
@@ -99,7 +100,7 @@ FULL_RUN = {
     "ema": (5, 0),
     "pac+ema, G itself": (9, 1),
     "ema, G itself": (5, 0),
-    "minutes": 8.1,
+    "minutes": 20.7,
 }
 
 # %% [markdown]
