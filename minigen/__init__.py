@@ -92,8 +92,8 @@ metrics                     backend, autograd, ops, nn.*, data.*, classifier,
                             models.*
 train                       backend, checkpoint, data, distributed, loop, models,
                             models.*
-__main__                    backend, errors, argtypes, data, distributed, models,
-                            plots, train
+__main__                    backend, errors, argtypes, checkpoint, data,
+                            distributed, models, plots, train
 minigen                     backend, autograd, ops, gradcheck
 ==========================  ====================================================
 """
