@@ -505,9 +505,11 @@ def _as_tensors(inputs):
     tensors = []
     for given in inputs:
         x = given
-        if isinstance(given, (list, tuple)):  # Python lists (and tuples) work as arrays do,
-            x = _host_numbers(given)  # checked on the host, so every backend says the same
-            x = None if x is None else backend.from_numpy(x)
+        if isinstance(given, (list, tuple)):  # Python lists (and tuples) work as arrays do
+            try:
+                x = backend.from_numpy(backend.host_numbers(given))
+            except (TypeError, ValueError):  # None, text, ragged: the operand error below
+                x = None
         if isinstance(x, Tensor):
             tensors.append(x)
         elif isinstance(x, numbers.Number):
@@ -521,16 +523,6 @@ def _as_tensors(inputs):
                 "a number, a list of numbers, an array or a Tensor"
             )
     return tensors
-
-
-def _host_numbers(items):
-    """A list of numbers as a host array, or None when it holds anything else
-    (None, strings, ragged lists)."""
-    try:
-        array = backend.host.asarray(items)
-    except (ValueError, TypeError):
-        return None
-    return array if array.dtype.kind in "fiub" else None
 
 
 def as_tensor(x):

@@ -181,16 +181,22 @@ def asarray(data, dtype=None):
     """
     x = _state["xp"]
     if not hasattr(data, "dtype"):
-        # checked on the host first, so every backend refuses [None, 1.0] or "1" alike
-        # (NumPy would turn None into NaN, CuPy raises its own ValueError)
-        host = _np.asarray(data)
-        if host.dtype.kind not in "biuf":
-            raise TypeError(
-                f"cannot make an array of numbers from {data!r}: it holds "
-                f"{'text' if host.dtype.kind == 'U' else 'objects that are not numbers'}"
-            )
-        data, dtype = host, DEFAULT_DTYPE if dtype is None else dtype
+        data, dtype = host_numbers(data), DEFAULT_DTYPE if dtype is None else dtype
     return x.asarray(data, dtype=dtype)
+
+
+def host_numbers(data):
+    """Python numbers or (nested) lists of them as a host NumPy array; a TypeError
+    when they hold anything else. Checked on the host, so every backend refuses
+    [None, 1.0] or "1" alike (NumPy would turn None into NaN, CuPy raises its own
+    ValueError). A ragged list is NumPy's ValueError."""
+    host = _np.asarray(data)
+    if host.dtype.kind not in "biuf":
+        raise TypeError(
+            f"cannot make an array of numbers from {data!r}: it holds "
+            f"{'text' if host.dtype.kind == 'U' else 'objects that are not numbers'}"
+        )
+    return host
 
 
 def zeros(shape, dtype=DEFAULT_DTYPE):
