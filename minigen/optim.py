@@ -164,8 +164,8 @@ class Optimizer:
 def _bad_state(name, value):
     """What is wrong with one entry of an optimizer's per-parameter state, or None:
     a step count is an integer >= 0, a moment a float array (a second moment >= 0)."""
-    value = _number(value) if name == "step" else value
     if name == "step":
+        value = _number(value)
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
             return f"is {value!r}, not a step count (an integer >= 0)"
         return None
