@@ -59,6 +59,25 @@ def relative_gap(a, b):
     )
 
 
+def against_full_runs(value, full_runs, quick, fmt=".1f"):
+    """How one trained number of this run compares with full runs over several seeds.
+
+    ``full_runs`` are what full runs (default options, full data) printed for seeds 0, 1, 2.
+    A trained number moves from seed to seed, and from one CPU or BLAS to another (float sums
+    round differently and training amplifies it), so a single run's digits are no fact to
+    match; the spread is. Returns, for example,
+    ``"a full run: 98.3 (91.0-104.2 over 3 seeds); this run is inside"``. A quick run trains
+    on a slice, so it is only shown the spread.
+    """
+    lo, hi = min(full_runs), max(full_runs)
+    text = f"a full run: {full_runs[0]:{fmt}} ({lo:{fmt}}-{hi:{fmt}} over {len(full_runs)} seeds)"
+    if quick:
+        return text
+    shown = float(f"{value:{fmt}}")  # compared as printed, so 98.30 and 98.3 agree
+    where = "inside" if float(f"{lo:{fmt}}") <= shown <= float(f"{hi:{fmt}}") else "OUTSIDE"
+    return f"{text}; this run is {where}"
+
+
 def check_vae_step(reference, encoder, decoder, vae_losses, x, latent, lr=1e-3):
     """One training step of the VAE a lesson writes (``encoder``, ``decoder`` and
     ``vae_losses(x, eps)``) against the library's ``reference.train_step`` (lessons 05, 06).

@@ -42,3 +42,23 @@ def test_quick_run(lesson, tmp_path):
     assert figures, f"{lesson} saved no figure"
     for png in figures:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+
+
+def test_a_number_is_placed_against_the_full_runs_spread(monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent.parent / "lessons"))
+    from _setup import against_full_runs
+
+    runs = (98.3, 91.04, 104.2)  # seeds 0, 1, 2
+    assert against_full_runs(95.0, runs, quick=False) == (
+        "a full run: 98.3 (91.0-104.2 over 3 seeds); this run is inside"
+    )
+    # compared as printed: 91.0 is at the edge, 90.9 and 104.3 fall outside
+    assert against_full_runs(91.0, runs, quick=False).endswith("inside")
+    assert against_full_runs(90.9, runs, quick=False).endswith("this run is OUTSIDE")
+    assert against_full_runs(104.3, runs, quick=False).endswith("this run is OUTSIDE")
+    # a quick run is shown the spread only, whatever it printed
+    quick = against_full_runs(500.0, runs, quick=True)
+    assert quick == "a full run: 98.3 (91.0-104.2 over 3 seeds)"
+    assert against_full_runs(7, (9, 6, 10), quick=False, fmt="d") == (
+        "a full run: 9 (6-10 over 3 seeds); this run is inside"
+    )
