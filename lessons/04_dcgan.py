@@ -419,7 +419,8 @@ print(f"saved samples_epoch*.png, frechet.png and losses.png in {out}/")
 # %%
 minutes = (time.perf_counter() - start) / 60
 print(
-    f"this run took {minutes:.1f} minutes (a full run on the header's Xeon: {FULL_RUN['minutes']:.1f})"
+    f"this run took {minutes:.1f} minutes "
+    f"(a full run on the header's Xeon: {FULL_RUN['minutes']:.1f})"
 )
 
 # %% [markdown]
