@@ -322,9 +322,9 @@ assert self_loss == 0.0, "L_feat of an image with itself must be 0"
 #
 # To see what each weight does, run the lesson with another value:
 # `--kl-weight 1` (Larsen's beta) gave a prior-sample Fréchet distance of
-# 114.30 and a KL of 40.9 nats in a full run of an earlier version of this
-# code, against 62.92 and 17.3 with the default 10 in that version (this
-# version's default run: 65.47 and 17.3). `--gamma 1` and `--margin 0` (no
+# 111.26 and a KL of 40.8 nats in one full run (seed 0 only, on the header's
+# Xeon), against 59.88 and 17.3 with the default 10 and the same seed
+# (59.88-66.22 and 17.3-18.3 over 3 seeds). `--gamma 1` and `--margin 0` (no
 # gate) show the other two choices; this lesson's text states no number for
 # them.
 #
