@@ -36,19 +36,27 @@
 # - minigen/nn/losses.py: `binary_cross_entropy_with_logits`, `gaussian_kl`
 # - minigen/metrics.py: `fid`; minigen/train.py: `train`
 #
-# Full run (conv-vae 3 epochs, vae-gan 1 epoch, all 60,000 images):
-# 22.4 minutes on a 2-core AMD EPYC VM (OpenBLAS Haswell kernel) with one
-# BLAS thread, another lesson running on the other core (22.0 minutes of CPU
-# time). `--quick`: seconds.
+# Full run (conv-vae 3 epochs, vae-gan 1 epoch, all 60,000 images): 8.1 minutes of
+# wall time (8:06) and 7.3 of CPU time (437 s) on a 2-core Intel Xeon (AVX-512,
+# OpenBLAS SkylakeX kernel) with one BLAS thread (OPENBLAS_NUM_THREADS=1), another
+# lesson running on the other core. `--quick`: seconds.
 #
 # To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
 # python lessons/08_vaegan.py`; the flags `--gamma`, `--kl-weight` and
 # `--margin` change the VAE-GAN's weights (the defaults are the library's).
+# The numbers are seed 0's; the spreads beside them are over seeds 0, 1 and 2
+# (`--seed`) on that machine. The digits repeat exactly only on the same CPU,
+# BLAS kernel and thread count: another one sums the floats in another order,
+# and training carries the difference on. On another machine your run should
+# land inside the spread, and the lesson prints whether it does. (A 2-core AMD
+# EPYC, OpenBLAS Haswell kernel, printed a Fréchet distance of 65.47 for seed
+# 0's VAE-GAN, and 77.59 for its conv-VAE, just above the spread below: three
+# seeds give only a rough spread.)
 
 # %%
 import time
 
-from _setup import relative_gap, setup
+from _setup import against_full_runs, relative_gap, setup
 
 from minigen import Tensor, backend, data, metrics, nn, no_grad, optim, plots
 from minigen.argtypes import option_value
@@ -80,15 +88,15 @@ args, out, train_images, test_images, _ = setup(
 )
 weights = {"gamma": args.gamma, "kl_weight": args.kl_weight, "margin": args.margin}
 print("vae-gan weights: " + ", ".join(f"{k} {v:g}" for k, v in weights.items()))
-# What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed:
+# What this lesson's full runs (default options, full Fashion-MNIST) printed, seeds 0, 1, 2:
 FULL_RUN = {
-    "fd_vae": 77.59,
-    "fd_gan": 65.47,
-    "sharp_vae": 0.0505,
-    "sharp_gan": 0.0747,
-    "kl": 17.3,
-    "paused": "72.5%",
-    "minutes": 22.3,
+    "fd_vae": (77.48, 74.76, 72.55),  # conv-VAE's prior samples, Fréchet distance, N = 5,000
+    "fd_gan": (59.88, 66.22, 62.97),  # VAE-GAN's prior samples, the same
+    "sharp_vae": (0.0505, 0.0507, 0.0499),  # sharpness of 500 test reconstructions
+    "sharp_gan": (0.0726, 0.0688, 0.0742),
+    "kl": (17.3, 18.3, 17.5),  # VAE-GAN's KL over the last tenth of steps, nats
+    "paused": (71.2, 71.7, 70.7),  # % of steps on which the gate paused D
+    "minutes": 8.1,  # seed 0, on the machine the header names
 }
 SHARP_REAL = 0.0786  # the first 500 real test images: no training involved
 
@@ -276,16 +284,16 @@ assert self_loss == 0.0, "L_feat of an image with itself must be 0"
 # L_feat(x, x) = 0.0 exactly; the central difference 89.78 against the
 # gradient's length 89.87, 0.09% apart (a finite difference in float32, with
 # a step that crosses some of LeakyReLU's kinks, is not exact); and a cosine
-# of 0.68 between the feature loss's gradient and the pixel difference:
-# related, but a fair part of the push on each pixel comes from what D's
-# filters see around it.
+# of 0.68 between the feature loss's gradient and the pixel difference (0.66
+# and 0.72 with seeds 1 and 2): related, but a fair part of the push on each
+# pixel comes from what D's filters see around it.
 #
 # ## The weights, and how ours differ from Larsen's
 #
 # - **gamma = 0.01**: L_feat is summed over 6,272 features (about 1,600 per
-#   image at the start, printed above); the GAN term is about 1. With gamma = 1 the decoder hears almost
-#   nothing but L_feat, and the GAN term, the only one that sees prior
-#   samples, cannot shape them. Larsen's code (github.com/andersbll/
+#   image at the start, printed above); the GAN term is about 1. With
+#   gamma = 1 the decoder hears almost nothing but L_feat, and the GAN term,
+#   the only one that sees prior samples, cannot shape them. Larsen's code (github.com/andersbll/
 #   autoencoding_beyond_pixels) weighs the decoder's two gradients as w and
 #   1 - w: `recon_vs_gan_weight`, 1e-2 by default in `AEGAN`
 #   (model/aegan.py); their scripts for larger images, where L_feat sums over
@@ -314,9 +322,9 @@ assert self_loss == 0.0, "L_feat of an image with itself must be 0"
 #
 # To see what each weight does, run the lesson with another value:
 # `--kl-weight 1` (Larsen's beta) gave a prior-sample Fréchet distance of
-# 114.30 and a KL of 40.9 nats in a full run of an earlier version of this
-# code, against 62.92 and 17.3 with the default 10 in that version (this
-# version's default run: 65.47 and 17.3). `--gamma 1` and `--margin 0` (no
+# 111.26 and a KL of 40.8 nats in one full run (seed 0 only, on the header's
+# Xeon), against 59.88 and 17.3 with the default 10 and the same seed
+# (59.88-66.22 and 17.3-18.3 over 3 seeds). `--gamma 1` and `--margin 0` (no
 # gate) show the other two choices; this lesson's text states no number for
 # them.
 #
@@ -325,10 +333,10 @@ assert self_loss == 0.0, "L_feat of an image with itself must be 0"
 # The conv-VAE trains for 3 epochs (lesson 06 trains it for 5 but does not
 # keep its model, so it is trained again here). The VAE-GAN trains for one
 # epoch: each step runs the encoder, the decoder twice and D's body six times
-# (three for D's loss, three for the others' losses). Timed on the faster
-# machine of this lesson's earlier full run (8.6 minutes in all, against 22.3
-# on the VM of the header), the conv-VAE took about 1.5 minutes and a
-# VAE-GAN step about 290 ms, so an epoch of 60,000 images about 4.5 minutes.
+# (three for D's loss, three for the others' losses). Timed on a machine about
+# as fast as the header's Xeon (8.6 minutes for the whole lesson, against the
+# Xeon's 8.1), the conv-VAE took about 1.5 minutes and a VAE-GAN step about
+# 290 ms, so an epoch of 60,000 images about 4.5 minutes.
 
 # %%
 classifier = load_classifier(args.dataset)
@@ -381,9 +389,15 @@ for epoch in range(args.epochs):
 parts = np.array_split(d_losses <= args.margin, min(10, len(d_losses)))
 print("  per tenth of training: " + ", ".join(f"{100 * p.mean():.0f}%" for p in parts))
 paused_all = float((d_losses <= args.margin).mean())
-print(f"D paused on {100 * paused_all:.1f}% of all steps (a full run: {FULL_RUN['paused']})")
+print(
+    f"D paused on {100 * paused_all:.1f}% of all steps "
+    f"({against_full_runs(100 * paused_all, FULL_RUN['paused'], args.quick)})"
+)
 final_kl = float(np.mean(history["kl"][-len(parts[-1]) :]))
-print(f"KL over the last tenth of steps: {final_kl:.1f} nats (a full run: {FULL_RUN['kl']})")
+print(
+    f"KL over the last tenth of steps: {final_kl:.1f} nats "
+    f"({against_full_runs(final_kl, FULL_RUN['kl'], args.quick)})"
+)
 
 plots.loss_curves(
     {"L_feat (per image)": history["feat"]},
@@ -399,45 +413,63 @@ plots.loss_curves(
 
 # %% [markdown]
 # `feature_loss.png` is not a plain learning curve: L_feat is measured in D's
-# features, and D changes as it trains, so the yardstick moves. On a full run
-# it falls from about 1,570 per image to about 800 by step 200, then climbs
-# back to about 900 as D's features sharpen, and stays there for the rest of
-# the epoch. `discriminator.png` shows
-# D's loss against the margin: every step below the line is a step in which
-# D did not learn.
+# features, and D changes as it trains, so the yardstick moves. On each of the
+# 3 seeds' full runs it falls from about 1,550 per image to 800-850 within the
+# first 100-250 steps, then climbs back to about 900 as D's features sharpen,
+# and stays there for the rest of the epoch. `discriminator.png` shows D's
+# loss against the margin: every step below the line is a step in which D did
+# not learn. On a full run the gate paused D on 71.2% of the steps (70.7-71.7
+# over 3 seeds), more often in the first third of the epoch than in the last,
+# on every seed.
 #
 # ## Prior samples and reconstructions: conv-VAE against VAE-GAN
 
 # %%
 real_sharp = sharpness(data.scale_pixels(test_images[:500]))
 print(
-    f"prior samples, Fréchet distance to real test images (N = {n_eval}): conv-vae {vae_fd:.2f}"
-    f" (a full run: {FULL_RUN['fd_vae']}), vae-gan {gan_fd:.2f} (a full run: "
-    f"{FULL_RUN['fd_gan']}); for scale, real vs real at N = 5000 is 0.88 (lesson 04)"
+    f"prior samples, Fréchet distance to real test images (N = {n_eval}; for scale, real vs "
+    "real at N = 5000 is 0.88, lesson 04):"
 )
 print(
-    f"reconstructions, sharpness: conv-vae {vae_sharp:.4f} (a full run: "
-    f"{FULL_RUN['sharp_vae']}), vae-gan {gan_sharp:.4f} (a full run: {FULL_RUN['sharp_gan']}); "
-    f"real test images {real_sharp:.4f} (a full run: {SHARP_REAL})"
+    f"  conv-vae {vae_fd:.2f} ({against_full_runs(vae_fd, FULL_RUN['fd_vae'], args.quick, '.2f')})"
 )
+print(
+    f"  vae-gan  {gan_fd:.2f} ({against_full_runs(gan_fd, FULL_RUN['fd_gan'], args.quick, '.2f')})"
+)
+print("reconstructions of 500 test images, sharpness:")
+fmt = ".4f"
+print(
+    f"  conv-vae {vae_sharp:.4f} "
+    f"({against_full_runs(vae_sharp, FULL_RUN['sharp_vae'], args.quick, fmt)})"
+)
+print(
+    f"  vae-gan  {gan_sharp:.4f} "
+    f"({against_full_runs(gan_sharp, FULL_RUN['sharp_gan'], args.quick, fmt)})"
+)
+print(f"  real test images {real_sharp:.4f} (a full run: {SHARP_REAL}; no training involved)")
 print(
     f"saved samples_*.png, reconstructions_*.png, feature_loss.png and discriminator.png in {out}/"
 )
 
 # %% [markdown]
-# On a full run the VAE-GAN's reconstructions have a sharpness of 0.0747
-# against the conv-VAE's 0.0505 (real images 0.0786), and its prior samples a
-# Fréchet distance of 65.47 against the conv-VAE's 77.59.
-# Its prior samples are sharper but not yet clean: `samples_vae-gan.png` shows
-# garment outlines filled with stripes and checkerboard texture, where the
-# conv-VAE's are smooth and blurred. What it gives up: its loss is no longer
-# a bound on log p(x), so there is no ELBO to compare (lesson 09). More epochs
-# (`--epochs N`) cost about 4.5 minutes each on the faster machine of the
-# earlier run (the VM's whole run took 2.6 times as long).
+# On a full run the VAE-GAN's reconstructions have a sharpness of 0.0726
+# (0.0688-0.0742 over 3 seeds) against the conv-VAE's 0.0505 (0.0499-0.0507;
+# real images 0.0786), and its prior samples a Fréchet distance of 59.88
+# (59.88-66.22) against the conv-VAE's 77.48 (72.55-77.48): sharper and closer
+# to the real images on every seed, though it trained for one epoch to the
+# conv-VAE's three. Its prior samples are sharper but not yet clean: on each
+# of the 3 seeds' full runs `samples_vae-gan.png` shows garment outlines
+# filled with stripes and checkerboard texture, where the conv-VAE's are
+# smooth and blurred. What it gives up: its loss is no longer a bound on
+# log p(x), so there is no ELBO to compare (lesson 09). More epochs
+# (`--epochs N`) cost about 4.5 minutes each on a machine like the header's.
 
 # %%
 minutes = (time.perf_counter() - start) / 60
-print(f"this run took {minutes:.1f} minutes (a full run: {FULL_RUN['minutes']})")
+print(
+    f"this run took {minutes:.1f} minutes "
+    f"(a full run on the header's Xeon: {FULL_RUN['minutes']:.1f})"
+)
 
 # %% [markdown]
 # ## Summary
@@ -447,9 +479,10 @@ print(f"this run took {minutes:.1f} minutes (a full run: {FULL_RUN['minutes']})"
 # step with the equilibrium gate, checked against `VAEGAN.train_step`; the
 # checks that L_feat is 0 for an image against itself and that its gradient
 # reaches the reconstruction through D's frozen body. **Measured:** on a full
-# run, prior samples at a Fréchet distance of 65.47 against the conv-VAE's
-# 77.59, reconstructions with a sharpness of 0.0747 against 0.0505 (real
-# images 0.0786), and the share of steps the gate paused D. **The one idea to
+# run, prior samples at a Fréchet distance of 59.88 (59.88-66.22 over 3 seeds)
+# against the conv-VAE's 77.48 (72.55-77.48), reconstructions with a sharpness
+# of 0.0726 (0.0688-0.0742) against 0.0505 (0.0499-0.0507; real images
+# 0.0786), and the share of steps the gate paused D. **The one idea to
 # keep:** what a model learns to reproduce is decided by where its error is
 # measured; measured in a discriminator's features, "close" means "looks
 # alike to D", and the weights (gamma, kl_weight, margin) decide who hears
@@ -472,4 +505,4 @@ print(f"this run took {minutes:.1f} minutes (a full run: {FULL_RUN['minutes']})"
 #    a 3x3 box filter once, twice and three times. Predict their sharpness
 #    (the mean absolute difference between neighbouring pixels) after each
 #    blur, and how many blurs bring real images down to the conv-VAE's
-#    reconstructions (0.0505 on a full run).
+#    reconstructions (0.0505 on a full run, 0.0499-0.0507 over 3 seeds).
