@@ -66,7 +66,8 @@ def against_full_runs(value, full_runs, quick, fmt=".1f"):
     A trained number moves from seed to seed, and from one CPU or BLAS to another (float sums
     round differently and training amplifies it), so a single run's digits are no fact to
     match; the spread is. Returns, for example,
-    ``"a full run: 98.3 (91.0-104.2 over 3 seeds); this run is inside"``. A quick run trains
+    ``"a full run: 98.3 (91.0-104.2 over 3 seeds); this run is inside"``, or outside, which
+    three seeds allow more often than a true spread would. A quick run trains
     on a slice, so it is only shown the spread.
     """
     lo, hi = min(full_runs), max(full_runs)
@@ -74,8 +75,9 @@ def against_full_runs(value, full_runs, quick, fmt=".1f"):
     if quick:
         return text
     shown = float(f"{value:{fmt}}")  # compared as printed, so 98.30 and 98.3 agree
-    where = "inside" if float(f"{lo:{fmt}}") <= shown <= float(f"{hi:{fmt}}") else "OUTSIDE"
-    return f"{text}; this run is {where}"
+    if float(f"{lo:{fmt}}") <= shown <= float(f"{hi:{fmt}}"):
+        return f"{text}; this run is inside"
+    return f"{text}; this run is outside it (three seeds only sketch the spread)"
 
 
 def check_vae_step(reference, encoder, decoder, vae_losses, x, latent, lr=1e-3):
