@@ -38,20 +38,28 @@
 # - minigen/metrics.py: `frechet_distance`; minigen/classifier.py:
 #   `load_classifier`; minigen/train.py: `train`
 #
-# Full run (the default options): 7.2 minutes on 2 CPU cores with one BLAS
-# thread (OPENBLAS_NUM_THREADS=1), the test suite running on the other core.
+# Full run (the default options): 7.8 minutes of wall time (7:50) and 7.4 of CPU
+# time (447 s) on a 2-core Intel Xeon (AVX-512, OpenBLAS SkylakeX kernel) with one
+# BLAS thread (OPENBLAS_NUM_THREADS=1), another lesson running on the other core.
 # `--quick`: seconds. An "epoch" on Fashion-MNIST here is one pass over the
 # first 6,400 training images (100 steps), so that several epochs, and so a
 # correlation over epochs, fit in the lesson's time; `--epochs` sets how many.
 #
 # To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
-# python lessons/10_stable_gans.py`.
+# python lessons/10_stable_gans.py`. The Fashion-MNIST numbers are seed 0's; the
+# spreads beside them are over seeds 0, 1 and 2 (`--seed`) on that machine. The
+# toys run seeds s, s + 1 and s + 2 inside one run, so their table is already
+# a spread over 3 seeds. The digits repeat exactly only on the same CPU, BLAS
+# kernel and thread count: another one sums the floats in another order, and
+# training carries the difference on. On another machine your run should land
+# inside the spread, and the lesson prints whether it does. Times are this
+# machine's: yours will differ.
 
 # %%
 import time
 
 import matplotlib.pyplot as plt
-from _setup import relative_gap, setup
+from _setup import against_full_runs, relative_gap, setup
 
 import minigen
 from minigen import Tensor, backend, data, metrics, nn, no_grad, optim, plots
@@ -67,23 +75,31 @@ args, out, train_images, test_images, test_labels = setup(
     "10_stable_gans", "Lesson 10: stable GANs (WGAN-GP and R1)", epochs=8
 )
 np = backend.host
-# What this lesson's full run (default options, seed 0, full Fashion-MNIST) printed, on
-# 2 CPU cores with OPENBLAS_NUM_THREADS=1 and the test suite running on the other core.
+# What this lesson's full runs (default options, full Fashion-MNIST) printed, seeds 0, 1, 2:
 FULL_RUN = {
-    "toy": "ring modes NS 0.3±0.6, WGAN-GP 0.0±0.0, R1 5.0±3.0 of 8; "
-    "grid modes NS 2.7±0.6, WGAN-GP 0.0±0.0, R1 0.0±0.0 of 25",
-    "wgan_fd": "285.01",
-    "dcgan_fd": "74.94",
-    "r": {  # (over all epochs, from the held-out W-hat's peak on)
-        "wgan-gp W-hat, mean over the epoch": "-0.06, +0.96",
-        "wgan-gp W-hat, held-out batch": "+0.40, +0.99",
-        "dcgan D loss": "-0.76, -0.50",
-        "dcgan G loss": "+0.94, +0.04",
+    "toy_modes": {  # modes covered by toy seeds 0, 1, 2 (one run of seed 0 trains all three)
+        "non-saturating GAN": {"ring of 8": (0, 1, 0), "5x5 grid": (3, 3, 2)},
+        "WGAN-GP": {"ring of 8": (0, 0, 0), "5x5 grid": (0, 0, 0)},
+        "R1": {"ring of 8": (5, 2, 8), "5x5 grid": (0, 0, 0)},
     },
-    "peak_epoch": "4",
-    "ms_plain": "124",
-    "ms_penalty": "212",
-    "minutes": "7.2",
+    "wgan_fd": (285.01, 282.11, 283.57),  # Fréchet distance after 8 epochs, N = 5,000
+    "dcgan_fd": (74.94, 65.61, 63.21),
+    "r_all": {  # Pearson r of a training signal with the Fréchet distance, all 8 epochs
+        "wgan-gp W-hat, mean over the epoch": (-0.06, -0.20, -0.19),
+        "wgan-gp W-hat, held-out batch": (+0.40, +0.29, +0.27),
+        "dcgan D loss": (-0.76, -0.80, -0.67),
+        "dcgan G loss": (+0.94, +0.96, +0.95),
+    },
+    "r_late": {  # the same from the epoch where the held-out W-hat is largest on
+        "wgan-gp W-hat, mean over the epoch": (+0.96, +0.94, +0.94),
+        "wgan-gp W-hat, held-out batch": (+0.99, +0.99, +0.99),
+        "dcgan D loss": (-0.50, -0.39, -0.71),
+        "dcgan G loss": (+0.04, +0.28, +0.06),
+    },
+    "peak_epoch": (4, 4, 4),  # the epoch after which the held-out W-hat is largest
+    "ms_plain": 81,  # one critic update without the penalty, seed 0, on the header's Xeon
+    "ms_penalty": 141,  # the same with the penalty
+    "minutes": 7.8,  # seed 0, on the machine the header names
 }
 
 # %% [markdown]
@@ -505,7 +521,8 @@ print(
 # samples within 3 sigma of some centre (how many samples are good ones; the
 # table's first row is 2,000 points of the data itself). Each method runs with
 # three seeds; the table gives the mean ± the standard deviation over them
-# (sample std, ddof = 1), and the seconds one run took.
+# (sample std, ddof = 1), and the seconds one run took. Below it, the modes
+# each method covers on the first seed, against the full run's three seeds.
 
 # %%
 TOY_STD = 0.02
@@ -630,7 +647,13 @@ for method in METHODS:
         row += f"{mean_std(r[:, 0], '.1f') + f' / {len(centres)}':>18s}"
         row += f"{mean_std(100 * r[:, 1], '.1f') + ' %':>18s}"
     print(row + f"{toy_seconds[method]:11.1f}")
-print(f"  (a full run: {FULL_RUN['toy']})")
+print(f"modes covered on seed {SEEDS[0]}, the table's first seed:")
+for method in METHODS:
+    for toy in TOYS:
+        covered = int(toy_results[method, toy][0, 0])
+        full = FULL_RUN["toy_modes"][method][toy]
+        compared = against_full_runs(covered, full, args.quick, "d")
+        print(f"  {method:20s}{toy:11s}{covered:3d} ({compared})")
 
 fig, axes = plt.subplots(len(METHODS), len(TOYS), figsize=(6.5, 9.5), dpi=100)
 for row, method in zip(axes, METHODS):
@@ -656,21 +679,29 @@ plots.save_figure(fig, out / "toys.png")
 print(f"saved {out / 'toys.png'}")
 
 # %% [markdown]
-# What the full run measured (the table above, 600 G updates per run, three
-# seeds). The non-saturating GAN collapses as in lesson 03: on the ring it
-# covers 0.3 ± 0.6 of 8 modes, its samples a thin streak that misses every
-# mode (seed 0 in `toys.png`); on the grid a wedge over a corner, 2.7 ± 0.6
-# of 25. R1 is the only method that finds the ring: 5.0 ± 3.0 of 8 modes,
-# its samples on the circle and gathering at the modes, but the seeds
-# disagree widely (a std of 3 modes). WGAN-GP, at the same number of G
-# updates (each bought with 5 critic updates, so about 5x R1's time per
-# run), covers no mode by this rule on either toy: its samples spread over
-# the whole ring or the whole grid, the right region, smeared between the
-# modes rather than on them. On the grid no method has found the modes
-# after 600 G updates: R1 and WGAN-GP cover the square evenly (0 of 25,
-# under 1.3% of samples within 3 sigma). So at this budget the penalties
-# cure the collapse (the samples cover the data's region) before they
-# sharpen the samples onto the modes; more G updates is the thing to try.
+# What the full run measured (the table above: 600 G updates per run, seeds
+# 0, 1 and 2; `toys.png` shows seed 0). The non-saturating GAN collapses as in
+# lesson 03: on the ring it covers 0.3 ± 0.6 of 8 modes (0, 1 and 0 on the
+# three seeds), its samples a thin streak on each seed that reaches at most
+# one mode; on the grid 2.7 ± 0.6 of 25, a streak (or, on seed 0, a wedge over
+# one side). R1 is the only method that finds the ring: 5.0 ± 3.0 of 8 modes
+# (5, 2 and 8), its samples on the circle on all three seeds and gathering at
+# the modes, but the seeds disagree widely. WGAN-GP, at the same number of G
+# updates (each bought with 5 critic updates: 6.6 s per run against R1's 2.1
+# on the header's Xeon), covers no mode by this rule on either toy, on any
+# seed: its samples are spread out, not collapsed, but smeared between the
+# modes rather than on them (around the ring on seed 0, a wide blob over the
+# ring's middle on seeds 1 and 2). On the grid no method has found the modes
+# after 600 G updates (the non-saturating GAN's 2 or 3 are those its streak
+# or wedge passes over): R1 covers the square evenly on all three seeds,
+# WGAN-GP on two (seed 2's samples bunch in the middle), with 0 of 25 modes
+# and at most 1.4% of samples within 3 sigma. So at this budget the penalties
+# cure the collapse (the samples spread out, R1's onto the ring) before they
+# sharpen the samples onto the modes; more G updates is the thing to try. The
+# full runs with `--seed 1` and `--seed 2` (toy seeds 1-3 and 2-4) tell the
+# same story: R1 covers 7 and 6 ring modes on seeds 3 and 4, the
+# non-saturating GAN at most one ring mode, WGAN-GP none on the ring and one
+# grid mode on seed 4.
 #
 # ## Fashion-MNIST: does the critic's estimate track the quality?
 #
@@ -830,20 +861,28 @@ def r_text(r):
     return "n/a" if r != r else f"{r:+.2f}"  # nan != nan
 
 
+def against(r, full_runs):
+    """against_full_runs for a correlation; one that is n/a is shown the spread only."""
+    return against_full_runs(r, full_runs, args.quick or r != r, "+.2f")
+
+
 print(
-    f"  the held-out W-hat is largest after epoch {peak + 1} (a full run: {FULL_RUN['peak_epoch']})"
+    f"  the held-out W-hat is largest after epoch {peak + 1} "
+    f"({against_full_runs(peak + 1, FULL_RUN['peak_epoch'], args.quick, 'd')})"
 )
 for name, (r_all, r_late) in correlations.items():
+    print(f"  {name}:")
+    print(f"    all epochs r = {r_text(r_all)} ({against(r_all, FULL_RUN['r_all'][name])})")
     print(
-        f"  {name:36s} all epochs r = {r_text(r_all)}, from epoch {peak + 1} r = "
-        f"{r_text(r_late)} (a full run: {FULL_RUN['r'][name]})"
+        f"    from epoch {peak + 1} r = {r_text(r_late)} "
+        f"({against(r_late, FULL_RUN['r_late'][name])})"
     )
-print(
-    f"after {epochs} epochs: Fréchet distance wgan-gp {record['wgan-gp FD'][-1]:.2f} (a full run: "
-    f"{FULL_RUN['wgan_fd']}), dcgan {record['dcgan FD'][-1]:.2f} (a full run: {FULL_RUN['dcgan_fd']}); "
-    f"real vs real at N = {n_eval}: {real_fd:.2f}; training took {wgan_seconds:.0f} s (wgan-gp) "
-    f"and {dcgan_seconds:.0f} s (dcgan)"
-)
+fd_wgan, fd_dcgan = record["wgan-gp FD"][-1], record["dcgan FD"][-1]
+print(f"after {epochs} epochs, Fréchet distance (real vs real at N = {n_eval}: {real_fd:.2f}):")
+for name, fd, key in (("wgan-gp", fd_wgan, "wgan_fd"), ("dcgan", fd_dcgan, "dcgan_fd")):
+    compared = against_full_runs(fd, FULL_RUN[key], args.quick, ".2f")
+    print(f"  {name:8s}{fd:.2f} ({compared})")
+print(f"training took {wgan_seconds:.0f} s (wgan-gp) and {dcgan_seconds:.0f} s (dcgan)")
 
 fig, (ax_w, ax_d) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=100)
 epoch_axis = np.arange(1, epochs + 1)
@@ -897,26 +936,31 @@ plots.image_grid(
 print(f"saved wasserstein_vs_frechet.png, samples_wgan_gp.png and samples_dcgan.png in {out}/")
 
 # %% [markdown]
-# What the full run measured. The held-out W-hat rises for the first 4
-# epochs (10.7 to 26.4) while the Fréchet distance barely moves (545 to 506):
-# the critic is catching up, and W-hat is a lower bound on W that tightens as
-# it trains. From epoch 4 on, W-hat and the distance fall together (26.4 to
-# 11.7 against 506 to 285): r = +0.99 for the held-out W-hat, +0.96 for the
-# epoch means. Over all 8 epochs r is +0.40 and -0.06, the catch-up phase
-# included. What the numbers can and cannot say: r rests on 5 or 8 points,
-# so read the curves beside it. Lesson 04 found that its D and G losses do
-# not follow the samples' quality: they measure the balance of the game.
-# Here dcgan's D loss stays between 0.27 and 0.48 while its distance falls
-# from 405 to 75 (r = -0.76 over all epochs, -0.50 from epoch 4); its G loss
-# falls with the distance over the first epochs (r = +0.94) and then stays
-# flat near 2.2 while the distance keeps falling (r = +0.04 from epoch 4).
-# The held-out W-hat
-# is measured by the critic at the end of each epoch, on images it never
-# trained on, so it is not flattered by the training batches. The price of
+# What the full run measured (seed 0; the ranges are over seeds 0, 1 and 2).
+# The held-out W-hat rises for the first 4 epochs (10.7 to 26.4) while the
+# Fréchet distance falls only a little (545 to 506): the critic is catching
+# up, and W-hat is a lower bound on W that tightens as it trains. From epoch
+# 4 on, W-hat and the distance fall together (26.4 to 11.7 against 506 to
+# 285): r = +0.99 for the held-out W-hat (+0.99 on each seed), +0.96 (+0.94
+# to +0.96) for the epoch means. Over all 8 epochs r is +0.40 (+0.27 to
+# +0.40) and -0.06 (-0.20 to -0.06), the catch-up phase included. All three
+# seeds show the two phases, with the held-out W-hat largest after epoch 4.
+# What the numbers can and cannot say: r rests on 5 or 8 points, so read the
+# curves beside it. Lesson 04 found that its D and G losses do not follow the
+# samples' quality: they measure the balance of the game. Here dcgan's D loss
+# stays between 0.27 and 0.48 (0.22 to 0.54 over the 3 seeds) while its
+# distance falls from 405 to 75 (r = -0.76, from -0.80 to -0.67, over all
+# epochs; -0.50, from -0.71 to -0.39, from epoch 4); its G loss falls with
+# the distance over the first epochs (r = +0.94, +0.94 to +0.96) and then
+# stays flat between 2.1 and 2.5 while the distance keeps falling (r = +0.04,
+# +0.04 to +0.28, from epoch 4). The held-out W-hat is measured by the critic
+# at the end of each epoch, on images it never trained on, so it is not
+# flattered by the training batches. The price of
 # WGAN-GP: at the same epochs its G has had a fifth of DCGAN's updates, and
-# its samples are far behind (Fréchet distance 285 against 75 after 8
-# epochs; compare `samples_wgan_gp.png` with `samples_dcgan.png`). What
-# WGAN-GP buys is a training signal that says how far the samples are.
+# its samples are far behind on every seed (Fréchet distance 285, 282-285
+# over 3 seeds, against 75, 63-75, after 8 epochs; compare
+# `samples_wgan_gp.png` with `samples_dcgan.png`). What WGAN-GP buys is a
+# training signal that says how far the samples are.
 #
 # ## The cost of a penalty
 #
@@ -925,7 +969,8 @@ print(f"saved wasserstein_vs_frechet.png, samples_wgan_gp.png and samples_dcgan.
 # backpropagates through all of it, the backward pass of a backward pass
 # included. We time critic updates with and without the penalty on the same
 # batch (the library's critic and Adam; 2 updates to warm up, then 5 timed
-# ones each), on this machine, now.
+# ones each), on this machine, now. These are times, not trained numbers:
+# they depend on the machine and on what else runs on it.
 
 # %%
 TIMED, WARM = (1, 1) if args.quick else (5, 2)
@@ -955,19 +1000,24 @@ def ms_per_step(with_penalty):
 
 ms_plain, ms_penalty = ms_per_step(False), ms_per_step(True)
 print(
-    f"critic update on a batch of {x.shape[0]}: {ms_plain:.0f} ms without the penalty (a full run: "
-    f"{FULL_RUN['ms_plain']}), {ms_penalty:.0f} ms with it (a full run: {FULL_RUN['ms_penalty']}): "
-    f"{ms_penalty / ms_plain:.1f}x"
+    f"critic update on a batch of {x.shape[0]}: {ms_plain:.0f} ms without the penalty, "
+    f"{ms_penalty:.0f} ms with it: {ms_penalty / ms_plain:.1f}x (a full run, a batch of 64 "
+    f"on the header's Xeon: {FULL_RUN['ms_plain']} and {FULL_RUN['ms_penalty']} ms, "
+    f"{FULL_RUN['ms_penalty'] / FULL_RUN['ms_plain']:.1f}x)"
 )
 
 # %% [markdown]
-# The penalty costs the ratio printed above per critic update, and WGAN-GP
-# makes 5 critic updates per G update where lesson 04's GAN makes one D
-# update: that is what the stable, meaningful loss costs on a CPU.
+# The penalty costs the ratio printed above per critic update (1.7x on the
+# header's Xeon), and WGAN-GP makes 5 critic updates per G update where
+# lesson 04's GAN makes one D update: that is what the stable, meaningful
+# loss costs on a CPU.
 
 # %%
 minutes = (time.perf_counter() - lesson_start) / 60
-print(f"this run took {minutes:.1f} minutes (a full run: {FULL_RUN['minutes']})")
+print(
+    f"this run took {minutes:.1f} minutes "
+    f"(a full run on the header's Xeon: {FULL_RUN['minutes']:.1f})"
+)
 
 # %% [markdown]
 # ## Summary
@@ -979,11 +1029,12 @@ print(f"this run took {minutes:.1f} minutes (a full run: {FULL_RUN['minutes']})"
 # **Measured:** the non-saturating GAN, WGAN-GP and R1 on two 2-D toys over
 # three seeds; on Fashion-MNIST, how well the critic's estimate W-hat and the
 # DCGAN's losses track the Fréchet distance epoch by epoch (on a full run the
-# held-out W-hat from its peak on: r = +0.99); and the penalty's cost per
-# critic update (124 against 212 ms on a full run). **The one idea to keep:**
-# what D is trained to be decides what G can learn from it; a critic held to
-# slope 1 gives a score that keeps pointing G the right way and falls as the
-# samples improve, and the price is a second backward pass per update.
+# held-out W-hat from its peak on: r = +0.99 on each of 3 seeds); and the
+# penalty's cost per critic update (81 against 141 ms on the header's Xeon).
+# **The one idea to keep:** what D is trained to be decides what G can learn
+# from it; a critic held to slope 1 gives a score that keeps pointing G the
+# right way and falls as the samples improve, and the price is a second
+# backward pass per update.
 #
 # ## Exercises
 #

@@ -71,7 +71,10 @@ def against_full_runs(value, full_runs, quick, fmt=".1f"):
     on a slice, so it is only shown the spread.
     """
     lo, hi = min(full_runs), max(full_runs)
-    text = f"a full run: {full_runs[0]:{fmt}} ({lo:{fmt}}-{hi:{fmt}} over {len(full_runs)} seeds)"
+    span = f"{lo:{fmt}}-{hi:{fmt}}"
+    if f"{lo:{fmt}}"[0] in "+-":  # signed numbers: "-0.80 to -0.67", not "-0.80--0.67"
+        span = f"{lo:{fmt}} to {hi:{fmt}}"
+    text = f"a full run: {full_runs[0]:{fmt}} ({span} over {len(full_runs)} seeds)"
     if quick:
         return text
     shown = float(f"{value:{fmt}}")  # compared as printed, so 98.30 and 98.3 agree
