@@ -5,13 +5,13 @@
 # every model trains for the same wall-clock budget per seed (40 seconds on a
 # full run), not for the same number of epochs. An epoch of the DCGAN costs
 # many times one of the MLP-VAE (the run below computes how many from the
-# steps it counts: 34 times on a full run); comparing them after equal epochs
+# steps it counts: 31 times on a full run); comparing them after equal epochs
 # would hand the expensive models the most compute. Here `train(..., max_seconds=BUDGET)`
 # (minigen/train.py) stops each run after the step during which its budget runs
 # out, so every model gets the same 40 seconds (give or take one step: at most
-# 0.3 s, the VAE-GAN's) on the same machine: fair by construction. The
-# question it answers: with this much compute on this machine, which family
-# gives what?
+# 0.3 s, the VAE-GAN's; a full run measured 40.0 to 40.3 s) on the same
+# machine: fair by construction. The question it answers: with this much
+# compute on this machine, which family gives what?
 #
 # Why not reuse the checkpoints lessons 03-08 save: they trained for different
 # lengths chosen to show each lesson's idea, so they would not be equal compute.
@@ -38,12 +38,18 @@
 # 60% of it, then `fit_prior(..., max_seconds=rest)` encodes 10,000 training
 # images and trains the prior for whatever time is left.
 #
-# Full run (5 models x 3 seeds x 40 s, plus evaluation): 11.2 minutes on 2
-# CPU cores with nothing else running (the default BLAS threads). The budget
-# is wall-clock time, so the numbers depend on the machine: a faster one gives
-# every model more steps. `--quick`: a 1-second budget per model on 512
-# images, 128 samples per measure, about 15 s. `--epochs` caps the epochs of each run (the
-# budget ends a full run first); on a GPU raise BUDGET below.
+# Full run (5 models x 3 seeds x 40 s, plus evaluation): 11.3 minutes (11:21
+# with start-up; 22.2 minutes of CPU time) on a 2-core Intel Xeon (AVX-512,
+# OpenBLAS SkylakeX kernel), run alone with the default BLAS threads. The
+# budget is wall-clock time, so the numbers depend on the machine: a faster
+# one gives every model more steps, and a learner's numbers move with it. The
+# text quotes that run's numbers as mean ± sample standard deviation over the
+# three seeds it trains (seeds 0, 1 and 2). An earlier full run on another
+# 2-core machine gave the MLP-VAE 3,905 steps and the DCGAN 228 in the same
+# 40 s, and ranked the five models the same way. `--quick`: a 1-second
+# budget per model on 512 images, 128 samples per measure, about 15 s.
+# `--epochs` caps the epochs of each run (the budget ends a full run first);
+# on a GPU raise BUDGET below.
 
 # %%
 import time
@@ -196,8 +202,8 @@ print(
     f"seconds per epoch of {len(train_images):,} images: "
     + ", ".join(f"{name} {t:.1f}" for name, t in epoch_seconds.items())
     + f"; an epoch of the DCGAN costs {epoch_seconds['dcgan'] / epoch_seconds['mlp-vae']:.0f} "
-    "times one of the MLP-VAE (a full run's steps, 3,905 of 128 images against 228 of 64 in "
-    "the same 40 s, give about 34)"
+    "times one of the MLP-VAE (a full run's steps, 3,363 of 128 images against 219 of 64 in "
+    "the same 40 s, give about 31)"
 )
 
 # The other view: each family's Fréchet distance at the budget its own lesson trains it for,
@@ -253,50 +259,55 @@ fig.tight_layout()
 plots.save_figure(fig, out / "frechet_by_seed.png")
 print(f"saved table.txt, samples.png and frechet_by_seed.png in {out}/")
 minutes = (time.perf_counter() - start) / 60
-print(f"this run took {minutes:.1f} minutes (a full run: 11.2)")
+print(f"this run took {minutes:.1f} minutes (a full run: 11.3)")
 
 # %% [markdown]
 # What to read from it (a full run, 3 seeds, 40 s each, mean ± sample
-# standard deviation): Fréchet distances 160.0 ± 15.3 (dcgan), 66.0 ± 3.8
-# (mlp-vae), 98.2 ± 3.5 (conv-vae), 165.6 ± 25.1 (vq-vae with its prior),
-# 593.1 ± 5.4 (vae-gan), with coverage 6.3, 10.0, 9.7, 5.7 and 1.0 classes of
-# 10. In 40 seconds the cheap models take many steps (the MLP-VAE 3,905 on
-# average, about 8 epochs) and the expensive ones few (the DCGAN 228, a
-# quarter of an epoch; the VAE-GAN 127, an eighth): at this budget the
+# standard deviation): Fréchet distances 160.3 ± 20.3 (dcgan), 67.6 ± 3.2
+# (mlp-vae), 91.9 ± 4.7 (conv-vae), 190.3 ± 5.4 (vq-vae with its prior),
+# 592.9 ± 5.8 (vae-gan), with coverage 6.7, 10.0, 9.7, 5.7 and 1.0 classes of
+# 10. Each of the three seeds ranks the five in that same order. In 40
+# seconds the cheap models take many steps (the MLP-VAE 3,363 on average,
+# about 7 epochs) and the expensive ones few (the DCGAN 219, under a quarter
+# of an epoch; the VAE-GAN 127, about an eighth): at this budget the
 # comparison is as much about cost per step as about the family, and the
 # VAE-GAN has barely started.
 #
 # **So this table ranks cost per step as much as families.** Trained to the
 # budgets their own lessons give them, the same families rank almost the other
 # way round. Side by side (the right-hand column quotes the full runs of
-# lessons 04, 07 and 08, as their texts state them; the last lines printed
-# above put this run's numbers beside them):
+# lessons 04, 07 and 08 over their seeds 0, 1 and 2, as mean and range; the
+# last lines printed above put this run's numbers beside them):
 #
 # | model | 40 s here (N = 2,000) | at its own lesson's budget | where from |
 # |---|---|---|---|
-# | dcgan | 160.0 (3rd) | 32.5 (1st) | lesson 04, 2 epochs, N = 5,000 |
-# | mlp-vae | 66.0 (1st) | not measured | lesson 05 trains 10 epochs; 40 s here are about 8 of them |
-# | conv-vae | 98.2 (2nd) | 77.6 (3rd) | lesson 08's conv-VAE, 3 epochs, N = 5,000 |
-# | vq-vae | 165.6 (4th) | 98.3 (4th) | lesson 07, 5 epochs and a 2-epoch prior, N = 2,000 |
-# | vae-gan | 593.1 (5th) | 65.5 (2nd) | lesson 08, 1 epoch, N = 5,000 |
+# | dcgan | 160.3 (3rd) | 33.7 (32.1-35.1) (1st) | lesson 04, 2 epochs, N = 5,000 |
+# | mlp-vae | 67.6 (1st) | not measured | lesson 05 trains 10 epochs; 40 s here are about 7 |
+# | conv-vae | 91.9 (2nd) | 74.9 (72.5-77.5) (3rd) | lesson 08's conv-VAE, 3 epochs, N = 5,000 |
+# | vq-vae | 190.3 (4th) | 95.2 (94.1-95.9) (4th) | lesson 07, 5 epochs, prior 2 epochs, N = 2,000 |
+# | vae-gan | 592.9 (5th) | 63.0 (59.9-66.2) (2nd) | lesson 08, 1 epoch, N = 5,000 |
 #
 # The DCGAN (3rd of 5 here) and the VAE-GAN (last) take the top two places
-# once they get minutes instead of seconds. The sample counts differ (N = 5,000
+# once they get minutes instead of seconds, and the right-hand ranking holds
+# on each of those lessons' three seeds. The sample counts differ (N = 5,000
 # has a lower floor: 0.88 for real images against 1.9 at 2,000, lesson 04),
 # which is small beside these gaps. Which view to believe depends on the
 # question: "what does 40 s on this CPU buy?" (the left) or "what can the
 # family do?" (the right, for which even lesson 08's one epoch is short).
 #
 # The GAN offers no likelihood and no encoder. The two Gaussian VAEs give a
-# test -ELBO (245.2 ± 0.3 and 254.9 ± 0.1 nats; the conv-VAE, with a seventh
-# of the steps, is behind) and reconstruct (223.6 and 231.7 nats) but their
-# samples blur. The VQ-VAE reconstructs at 242.8 ± 6.3 nats after about 0.7
-# epochs, and samples only through its prior, fitted inside its budget in 4
-# or 5 quick epochs over 10,000 code grids. The VAE-GAN reconstructs at 429.0
-# nats (same encoder and decoder shapes as the conv-VAE, trained in D's
-# features instead of pixels, and for 127 steps). The largest spreads of the
-# Fréchet distance over seeds are the VQ-VAE's (25.1), whose samples go
-# through a prior fitted in seconds, and the DCGAN's (15.3).
+# test -ELBO (245.6 ± 0.2 and 253.3 ± 0.8 nats; the conv-VAE, with under a
+# fifth of the steps, is behind on every seed) and reconstruct (224.0 and
+# 229.9 nats) but their samples blur. The VQ-VAE reconstructs at 240.5 ± 4.5
+# nats after about 0.8 epochs, and samples only through its prior, fitted
+# inside its budget in 4 quick epochs over 10,000 code grids. The VAE-GAN
+# reconstructs at 427.9 ± 21.4 nats (same encoder and decoder shapes as the
+# conv-VAE, trained in D's features instead of pixels, and for 127 steps).
+# The largest spread of the Fréchet distance over seeds is the DCGAN's (20.3:
+# 137.2 on seed 0, 175.3 and 168.4 on seeds 1 and 2; that run's seed 0, the
+# first model it trained, also took 243 steps against 207); every other
+# model's is between 3.2 and 5.8, the VQ-VAE's included, whose samples go
+# through a prior fitted in seconds.
 
 # %% [markdown]
 # ## Summary
