@@ -521,7 +521,8 @@ z_probe = backend.randn(256, Z_DIM)  # the same fakes at both moments
 
 
 def measure(moment):
-    """Per loss: the logits, dL/dl per sample, and the norm of the gradient on G's weights."""
+    """Per loss: the logits, dL/dl per sample, the norm of the gradient on G's weights, and
+    the mean of s(l)."""
     results = {}
     for name, loss_fn in G_LOSSES.items():
         G.zero_grad()
@@ -534,10 +535,11 @@ def measure(moment):
         grad_g = sum(float((p.grad * p.grad).sum()) for p in G.parameters()) ** 0.5
         l = backend.to_numpy(logits.data).ravel()
         per_sample = backend.to_numpy(leaf.grad).ravel() * len(l)
-        results[name] = (l, per_sample, grad_g)
+        mean_s = float((1 / (1 + np.exp(-l))).mean())  # D's mean probability that a fake is real
+        results[name] = (l, per_sample, grad_g, mean_s)
         print(
             f"  {moment:28s} {name:15s} mean logit {l.mean():7.2f}  mean s(l) "
-            f"{(1 / (1 + np.exp(-l))).mean():.4f}  mean dL/dl {per_sample.mean():8.4f}  "
+            f"{mean_s:.4f}  mean dL/dl {per_sample.mean():8.4f}  "
             f"|grad on G's weights| {grad_g:.2e}"
         )
     return results
@@ -560,7 +562,7 @@ early = probes["at initialisation"]
 ratio = early["non-saturating"][2] / early["minimax"][2]
 print(f"  at initialisation: non-saturating / minimax gradient on G's weights = {ratio:.2f}")
 late = probes[f"after {D_STEPS} steps of D"]
-late_s = float((1 / (1 + np.exp(-late["minimax"][0]))).mean())
+late_s = late["minimax"][3]
 late_ratio = late["non-saturating"][2] / late["minimax"][2]
 print(
     f"  after {D_STEPS} steps of D: D's mean s(l) on the fakes {late_s:.4f} "
@@ -579,7 +581,7 @@ ax.plot(logit, -s, color="C0", label="minimax loss log(1 - s(l)): dL/dl = -s(l)"
 ax.plot(logit, s - 1, color="C1", label="non-saturating loss -log s(l): dL/dl = s(l) - 1")
 for (moment, results), marker in zip(probes.items(), ("o", "x")):
     for name, color in (("minimax", "C0"), ("non-saturating", "C1")):
-        l, g, _ = results[name]
+        l, g, *_ = results[name]
         ax.scatter(l, g, s=12, marker=marker, color=color, label=f"{name}, measured {moment}")
 ax.axhline(0, color="k", lw=0.5)
 ax.set_xlabel("l = D's logit on a fake (s(l): D's probability that it is real)")

@@ -861,22 +861,18 @@ def r_text(r):
     return "n/a" if r != r else f"{r:+.2f}"  # nan != nan
 
 
-def against(r, full_runs):
-    """against_full_runs for a correlation; one that is n/a is shown the spread only."""
-    return against_full_runs(r, full_runs, args.quick or r != r, "+.2f")
-
-
 print(
     f"  the held-out W-hat is largest after epoch {peak + 1} "
     f"({against_full_runs(peak + 1, FULL_RUN['peak_epoch'], args.quick, 'd')})"
 )
 for name, (r_all, r_late) in correlations.items():
     print(f"  {name}:")
-    print(f"    all epochs r = {r_text(r_all)} ({against(r_all, FULL_RUN['r_all'][name])})")
-    print(
-        f"    from epoch {peak + 1} r = {r_text(r_late)} "
-        f"({against(r_late, FULL_RUN['r_late'][name])})"
-    )
+    for when, r, key in (
+        ("all epochs", r_all, "r_all"),
+        (f"from epoch {peak + 1}", r_late, "r_late"),
+    ):
+        compared = against_full_runs(r, FULL_RUN[key][name], args.quick, "+.2f")
+        print(f"    {when} r = {r_text(r)} ({compared})")
 fd_wgan, fd_dcgan = record["wgan-gp FD"][-1], record["dcgan FD"][-1]
 print(f"after {epochs} epochs, Fréchet distance (real vs real at N = {n_eval}: {real_fd:.2f}):")
 for name, fd, key in (("wgan-gp", fd_wgan, "wgan_fd"), ("dcgan", fd_dcgan, "dcgan_fd")):

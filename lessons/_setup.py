@@ -68,17 +68,16 @@ def against_full_runs(value, full_runs, quick, fmt=".1f"):
     match; the spread is. Returns, for example,
     ``"a full run: 98.3 (91.0-104.2 over 3 seeds); this run is inside"``, or outside, which
     three seeds allow more often than a true spread would. A quick run trains
-    on a slice, so it is only shown the spread.
+    on a slice, and a value that could not be computed (NaN) has nothing to place, so both
+    are only shown the spread.
     """
-    lo, hi = min(full_runs), max(full_runs)
-    span = f"{lo:{fmt}}-{hi:{fmt}}"
-    if f"{lo:{fmt}}"[0] in "+-":  # signed numbers: "-0.80 to -0.67", not "-0.80--0.67"
-        span = f"{lo:{fmt}} to {hi:{fmt}}"
+    lo, hi = f"{min(full_runs):{fmt}}", f"{max(full_runs):{fmt}}"
+    span = f"{lo} to {hi}" if lo[0] in "+-" else f"{lo}-{hi}"  # not "-0.80--0.67"
     text = f"a full run: {full_runs[0]:{fmt}} ({span} over {len(full_runs)} seeds)"
-    if quick:
+    if quick or value != value:  # NaN != NaN
         return text
-    shown = float(f"{value:{fmt}}")  # compared as printed, so 98.30 and 98.3 agree
-    if float(f"{lo:{fmt}}") <= shown <= float(f"{hi:{fmt}}"):
+    # compared as printed, so 98.30 and 98.3 agree
+    if float(lo) <= float(f"{value:{fmt}}") <= float(hi):
         return f"{text}; this run is inside"
     return f"{text}; this run is outside it (three seeds only sketch the spread)"
 

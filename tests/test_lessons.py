@@ -66,6 +66,8 @@ def test_a_number_is_placed_against_the_full_runs_spread(monkeypatch):
     assert against_full_runs(7, (9, 6, 10), quick=False, fmt="d") == (
         "a full run: 9 (6-10 over 3 seeds); this run is inside"
     )
+    # a value that could not be computed (a correlation of a constant) is shown the spread only
+    assert against_full_runs(float("nan"), runs, quick=False) == quick
     # signed numbers (correlations) read "lo to hi", not "-0.80--0.67"
     assert against_full_runs(-0.7, (-0.76, -0.80, -0.67), quick=True, fmt="+.2f") == (
         "a full run: -0.76 (-0.80 to -0.67 over 3 seeds)"
