@@ -572,8 +572,9 @@ def timing_parts(totals):
     A backward is made of other Functions' forwards (Linear's dx is a MatMul,
     Conv2d's dx a ConvTranspose2d), so each part counts its own time only,
     without the Functions it calls (their time is theirs): the parts do not
-    overlap, except im2col / col2im / sub-pixel, which run inside the convolutions (listed
-    after the parts, and not taken off their callers)."""
+    overlap, except im2col / col2im / sub-pixel, which run inside the convolutions, and
+    every GEMM (``xp.matmul``), inside the parts that multiply matrices: these are listed
+    after the parts, and not taken off their callers."""
     patched, inner = [], [0.0]  # inner: time of the calls nested in the running part
 
     def timed(owner, attr, key, exclusive=True):
@@ -602,6 +603,8 @@ def timing_parts(totals):
     timed(conv, "fill_columns", ("  im2col", "copy"), exclusive=False)
     timed(conv, "col2im_matmul", ("  col2im", "GEMM+add"), exclusive=False)
     timed(conv, "subpixel_matmul", ("  sub-pixel", "GEMM+copy"), exclusive=False)
+    # every matrix product in minigen goes through xp.matmul, so this is all GEMM time
+    timed(backend.xp(), "matmul", ("  every GEMM", "matmul"), exclusive=False)
     try:
         yield totals
     finally:
@@ -631,10 +634,10 @@ def profile(name, images, args, sync):
     counted = sum(sec for (label, _), (sec, _) in rows if not label.startswith(" "))
     print(f"\nprofile of one {name} step, {args.steps} steps, {backend.name()} backend")
     print(f"{'Function':<26}{'part':<10}{'ms/step':>9}{'calls/step':>11}{'share':>7}")
-    # the parts first, then the pieces inside the convolutions (already in their callers)
+    # the parts first, then the pieces inside them (already in their callers)
     for inside in (False, True):
         if inside and any(label.startswith(" ") for (label, _), _ in rows):
-            print("inside the convolutions above (already counted in them):")
+            print("inside the parts above (already counted in them):")
         for (label, part), (sec, calls) in rows:
             if label.startswith(" ") == inside:
                 line = f"{label:<26}{part:<10}{per_step(sec):>9.2f}{calls / args.steps:>11.1f}"

@@ -59,7 +59,8 @@ class VectorQuantizer(nn.Module):
         """Index of the nearest code for each row of ``flat`` (M, D): argmin of
         ||z||^2 - 2 z.e + ||e||^2, one GEMM instead of an (M, K, D) difference."""
         e = self.codebook.data
-        d = (flat * flat).sum(axis=1, keepdims=True) - 2 * flat @ e.T + (e * e).sum(axis=1)
+        cross = backend.xp().matmul(flat, e.T)
+        d = (flat * flat).sum(axis=1, keepdims=True) - 2 * cross + (e * e).sum(axis=1)
         return d.argmin(axis=1)
 
     def lookup(self, indices):

@@ -249,14 +249,14 @@ def conv_gemms(x, kh, kw, stride=1, padding=0, weight=None, g=None):
         if weight is not None:
             w_block = weight[:, :, i0:i1].reshape(weight.shape[0], -1)  # a small copy
             if y is None:
-                y = w_block @ cols
+                y = xp.matmul(w_block, cols)
             else:  # later blocks add theirs, through one reused buffer
                 part = xp.matmul(w_block, cols, out=part if part is not None else xp.empty_like(y))
                 y += part
         if g is not None:
             if dw is None:
                 dw = xp.empty((g.shape[0], c, kh, kw), dtype=g.dtype)
-            dw[:, :, i0:i1] = (g @ cols.T).reshape(g.shape[0], c, i1 - i0, kw)
+            dw[:, :, i0:i1] = xp.matmul(g, cols.T).reshape(g.shape[0], c, i1 - i0, kw)
     return y, dw
 
 
