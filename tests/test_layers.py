@@ -36,6 +36,23 @@ def test_linear_gradcheck(data, lead, n_in, n_out, bias):
     minigen.gradcheck(F.linear, *args)
 
 
+def test_linear_of_a_transposed_view_returns_dx_in_its_layout():
+    """A flattened channels-last conv output is a transposed view (batch axis
+    contiguous); dx comes back laid out the same way, with the same values and
+    gradients of both orders."""
+    rng = np.random.default_rng(0)
+    base = t(rng.standard_normal((6, 4)))  # (in, N) in memory
+    w, b = t(rng.standard_normal((3, 6))), t(rng.standard_normal(3))
+    x = base.permute(1, 0)  # (N, in), strides (1, N)
+    gx, gw = minigen.grad(F.linear(x, w, b).sum(), (x, w))
+    assert gx.data.strides[0] < gx.data.strides[1]  # batch axis contiguous, as x
+    np.testing.assert_allclose(host(gx), np.ones((4, 3)) @ host(w), rtol=1e-12)
+    np.testing.assert_allclose(host(gw), np.ones((3, 4)) @ host(x), rtol=1e-12)
+    linear_of_view = lambda base, w, b: F.linear(base.permute(1, 0), w, b)  # noqa: E731
+    minigen.gradcheck(linear_of_view, base, w, b)
+    minigen.gradgradcheck(linear_of_view, base, w, b)
+
+
 def test_linear_layer_float32_and_pytorch_semantics():
     layer = nn.Linear(5, 3)
     assert layer.weight.shape == (3, 5) and layer.bias.shape == (3,)

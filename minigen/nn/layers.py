@@ -39,7 +39,14 @@ class LinearFunction(Function):
         g2 = grad.reshape(-1, grad.shape[-1])
         gx = gw = gb = None
         if self.needs_input_grad[0]:
-            gx = ops.matmul(g2, weight).reshape(x.shape)
+            if x.ndim == 2 and x.data.strides[0] < x.data.strides[1]:
+                # x is a transposed view (a flattened channels-last conv output):
+                # dx = (W^T g^T)^T comes out laid out as x, so the layers below meet
+                # one layout (an elementwise op across two layouts runs 4-10x slower)
+                wt, gt = ops.transpose(weight, 0, 1), ops.transpose(g2, 0, 1)
+                gx = ops.transpose(ops.matmul(wt, gt), 0, 1)
+            else:
+                gx = ops.matmul(g2, weight).reshape(x.shape)
         if self.needs_input_grad[1]:
             gw = ops.matmul(g2.T, x.reshape(-1, x.shape[-1]))
         if self.has_bias and self.needs_input_grad[2]:
