@@ -318,10 +318,9 @@ def col2im_matmul(weight, g2, shape, h, w, stride=1, padding=0):
 # channel) col2im moves far less memory.
 SUBPIXEL_RATIO = 2
 
-# The columns of one chunk of a row phase hold at most this many times the input's
-# numbers. 4 keeps a row phase of the reference models' 7x7 inputs in one or two
-# chunks: smaller chunks make GEMMs too thin to run at speed (2 was 3-7% slower per
-# conv-model step), and the peaks stay within 1.1x of those with 2.
+# The columns of one chunk of a phase hold at most this many times the input's numbers.
+# 4 makes a phase of the reference models' 7x7 inputs one chunk: thinner GEMMs run
+# slower.
 SUBPIXEL_CHUNK = 4
 
 
@@ -346,65 +345,43 @@ def subpixel_matmul(weight, x, h, w, stride=1, padding=0):
     image.
 
     Phase (r, c) (outputs r + m*s, c + l*s) is the correlation of x with the
-    sub-kernel W[:, :, a::s, b::s] flipped: the im2col copies of th*tw windows
-    of x, one GEMM, and one strided copy into y. The column phases of a row
-    phase read overlapping windows (for k = 4, s = 2: input columns l - 1, l
-    for the even phase, l, l + 1 for the odd one), so each row phase copies
-    the windows of every column offset once, laid out (offset, tap row, Cin,
-    rows, MW, N): a column phase's columns are then one contiguous block of
-    rows, tw*th*Cin of them, for its GEMM (12 window copies where the phases
-    one by one would make 16). A chunk of phase rows at a time, so that the
-    columns hold at most ``SUBPIXEL_CHUNK`` times x's numbers; one buffer
-    serves every chunk. The copies run on one thread: handing the small
-    windows to the copy threads cost more CPU time than it saved.
+    sub-kernel W[:, :, a::s, b::s] flipped, as (Cout, Cin, th, tw): the im2col
+    copies of th*tw windows of x, one GEMM, and one strided copy into y. A
+    chunk of phase rows at a time, so that the columns hold at most
+    ``SUBPIXEL_CHUNK`` times x's numbers; one buffer serves every chunk.
+    The copies run on one thread: a chunk is small, and handing it to the copy
+    threads cost more CPU time than it saved.
     """
     n, cin, hin, win = x.shape
     _, cout, kh, kw = weight.shape
     xp = backend.xp()
     xt = _channels_last(x)
     y = xp.empty((cout, h, w, n), dtype=x.dtype)
-    row_phases = list(_phases(h, kh, stride, padding))
-    col_phases = list(_phases(w, kw, stride, padding))
-    for r, _, th, _, _ in row_phases:
-        for c, _, tw, _, _ in col_phases:
+    plan = []  # (row phase, column phase, rows per chunk)
+    for rp in _phases(h, kh, stride, padding):
+        for cp in _phases(w, kw, stride, padding):
+            (r, _, th, mh, _), (c, _, tw, mw, _) = rp, cp
             if th == 0 or tw == 0:  # no tap reaches this phase
                 y[:, r::stride, c::stride] = 0
-    row_phases = [rp for rp in row_phases if rp[2] > 0]
-    col_phases = [cp for cp in col_phases if cp[2] > 0]
-    if not row_phases or not col_phases:
-        return y.transpose(3, 0, 1, 2)
-    left = min(first for *_, first in col_phases)
-    offsets = max(first + tw for _, _, tw, _, first in col_phases) - left
-    mw = max(count for _, _, _, count, _ in col_phases)  # a shorter phase drops the last
-    chunk = {
-        r: max(1, min(mh, SUBPIXEL_CHUNK * hin * win // (offsets * th * mw)))
-        for r, _, th, mh, _ in row_phases
-    }
-    size = max(offsets * th * chunk[r] for r, _, th, _, _ in row_phases) * cin * mw * n
-    buffer = xp.empty(size, dtype=x.dtype)
-    out = xp.empty(cout * max(chunk.values()) * mw * n, dtype=x.dtype)
-    for r, a, th, mh, fh in row_phases:
-        # each column phase's sub-kernel, (Cout, tw*th*Cin) in the columns' (offset, row, Cin) order
-        subs = [
-            weight[:, :, a::stride, b::stride][:, :, ::-1, ::-1]
-            .transpose(1, 3, 2, 0)
-            .reshape(cout, -1)
-            for _, b, _, _, _ in col_phases
-        ]
-        for m0 in range(0, mh, chunk[r]):
-            m1 = min(mh, m0 + chunk[r])
-            m = (m1 - m0) * mw * n
-            cols = _block_view(buffer, (offsets, th, cin, m1 - m0, mw, n))
-            for u in range(offsets):
-                for t in range(th):
-                    _window(cols[u, t], xt, fh + m0 + t, left + u)
-            cols = cols.reshape(-1, m)
-            for (c, _, tw, mwc, fw), sub in zip(col_phases, subs):
-                first = (fw - left) * th * cin
-                yp = _block_view(out, (cout, m))
-                xp.matmul(sub, cols[first : first + tw * th * cin], out=yp)
-                rows = slice(r + m0 * stride, r + m1 * stride, stride)
-                y[:, rows, c::stride] = yp.reshape(cout, m1 - m0, mw, n)[:, :, :mwc]
+            else:
+                plan.append((rp, cp, max(1, min(mh, SUBPIXEL_CHUNK * hin * win // (th * tw * mw)))))
+    sizes = [(cin * rp[2] * cp[2], cp[3] * rows * n) for rp, cp, rows in plan]
+    buffer = xp.empty(max((k * m for k, m in sizes), default=0), dtype=x.dtype)
+    out = xp.empty(max((cout * m for _, m in sizes), default=0), dtype=x.dtype)
+    for (r, a, th, mh, fh), (c, b, tw, mw, fw), rows in plan:
+        sub = weight[:, :, a::stride, b::stride][:, :, ::-1, ::-1].transpose(1, 0, 2, 3)
+        sub = sub.reshape(cout, -1)  # (Cout, Cin*th*tw), a small copy
+        for m0 in range(0, mh, rows):
+            m1 = min(mh, m0 + rows)
+            cols = _block_view(buffer, (cin, th, tw, m1 - m0, mw, n))
+            for t in range(th):
+                for u in range(tw):
+                    _window(cols[:, t, u], xt, fh + m0 + t, fw + u)
+            yp = _block_view(out, (cout, (m1 - m0) * mw * n))
+            xp.matmul(sub, cols.reshape(-1, (m1 - m0) * mw * n), out=yp)
+            y[:, r + m0 * stride : r + m1 * stride : stride, c::stride] = yp.reshape(
+                cout, m1 - m0, mw, n
+            )
     return y.transpose(3, 0, 1, 2)
 
 
