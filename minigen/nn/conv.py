@@ -319,9 +319,7 @@ def col2im_matmul(weight, g2, shape, h, w, stride=1, padding=0):
 SUBPIXEL_RATIO = 2
 
 # The columns of one chunk of a phase hold at most this many times the input's numbers.
-# 4 makes a phase of the reference models' 7x7 inputs one chunk: thinner GEMMs run
-# slower.
-SUBPIXEL_CHUNK = 4
+SUBPIXEL_CHUNK = 2
 
 
 def _phases(out_size, kernel, stride, padding):
