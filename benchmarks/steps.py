@@ -53,11 +53,13 @@ Each row is checked against its target (issue 13): the ratio minigen / PyTorch
 at most ``TARGETS[model]`` and minigen's peak at most 1.5x PyTorch's; the
 last column says ok, or SLOW / MEMORY where a target is missed.
 
-``--profile MODEL`` times one model's steps (no PyTorch) and prints, per
+``--profile MODEL`` times one model's steps and prints, per
 autograd Function, the milliseconds per step spent in its forward and in its
-backward, the optimizer steps, the im2col / col2im / sub-pixel kernels (a part of the
-convolutions' time), and what remains: Python, the autograd engine, the
-losses' reductions, then the step's wall time and its CPU time (all threads).
+backward, the optimizer steps, the im2col / col2im / sub-pixel kernels and every
+GEMM (parts of the Functions' time), and what remains: Python, the autograd
+engine, the losses' reductions, then the step's wall time and its CPU time (all
+threads). With PyTorch present it then profiles the twin's step by kind of
+operator (convolutions, matrix products, optimizer, batch norm, the rest).
 On a shared machine wall times say little: compare the CPU times of runs with
 OPENBLAS_NUM_THREADS=1. It is the place to start before changing anything.
 
@@ -612,12 +614,14 @@ def timing_parts(totals):
             setattr(owner, attr, original)
 
 
-def profile(name, images, args, sync):
-    """Print where the time of one training step of ``name`` goes."""
+def profile(name, images, args, sync, use_torch):
+    """Print where the time of one training step of ``name`` goes, and with
+    PyTorch there, where its twin's goes."""
     minigen.manual_seed(0)
     model = models.build(name)
     source = data.batches(images, None, model.batch_size, scale=model.scale, seed=0)
-    step = stepper(model, model.make_optimizers(), [x for _, (x, _) in zip(range(8), source)])
+    batches = [x for _, (x, _) in zip(range(8), source)]
+    step = stepper(model, model.make_optimizers(), batches)
     for _ in range(args.warmup):
         step()
     totals = {}
@@ -649,6 +653,51 @@ def profile(name, images, args, sync):
     # On a shared machine wall time says little; CPU time with one BLAS thread
     # (OPENBLAS_NUM_THREADS=1) is close to the idle time and compares runs.
     print(f"{'step, CPU time of all threads':<36}{1e3 * cpu:>9.2f}")
+    if use_torch:
+        torch_profile(model, batches, args)
+
+
+# PyTorch's operators by kind, for the twin's profile: the first group whose
+# words one appears in takes it.
+TORCH_GROUPS = (
+    ("convolutions (oneDNN, no im2col)", ("convolution", "conv2d", "conv_transpose")),
+    ("matrix products (Linear)", ("aten::mm", "aten::addmm", "aten::bmm")),
+    ("optimizer (Adam)", ("Optimizer.", "_foreach", "aten::_fused")),
+    ("batch norm", ("batch_norm",)),
+)
+
+
+def torch_profile(model, batches, args):
+    """The same step's time in the PyTorch twin, by kind of operator (the
+    profiler's self CPU time per step, so the kinds add up), to set beside
+    minigen's: where PyTorch spends what minigen spends in GEMMs and passes."""
+    import twins
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.manual_seed(0)
+    twin, _, theirs_opt, _ = twins.agreement(model, batches[:1], device="cpu")
+    step = stepper(twin, theirs_opt, [twins.to_torch(x, "cpu") for x in batches])
+    for _ in range(args.warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    wall = (time.perf_counter() - start) / args.steps
+    with quiet_fds(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(args.steps):
+            step()
+    totals = {label: 0.0 for label, _ in TORCH_GROUPS}
+    rest = 0.0
+    for event in prof.key_averages():
+        ms = event.self_cpu_time_total / 1e3 / args.steps
+        label = next((lb for lb, words in TORCH_GROUPS if any(w in event.key for w in words)), None)
+        if label is None:
+            rest += ms
+        else:
+            totals[label] += ms
+    print(f"\nthe PyTorch twin, same step: {1e3 * wall:.2f} ms (unprofiled); profiled, ms/step:")
+    for label, ms in list(totals.items()) + [("elementwise, copies and the rest", rest)]:
+        print(f"  {label:<34}{ms:>9.2f}")
 
 
 def main(args):
@@ -666,7 +715,7 @@ def main(args):
     if args.copy_threads is not None:
         conv.COPY_THREADS = args.copy_threads
     if args.profile:
-        profile(args.profile, data.load("fashion-mnist")[0], args, sync)
+        profile(args.profile, data.load("fashion-mnist")[0], args, sync, use_torch)
         return
     print(
         f"one training step per model (all passes, losses, optimizer updates), float32, "
