@@ -51,7 +51,6 @@ import numpy as np  # noqa: E402
 import steps  # noqa: E402  (benchmarks/steps.py: the model list, the stepper, the summary)
 
 from minigen import backend, data, distributed, models  # noqa: E402
-from minigen.nn import conv  # noqa: E402
 
 SIZES = (2, 8, 64, 512)
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -80,7 +79,6 @@ def parse_args(argv=None):
 def measure(name, args):
     """Time ``name``'s steps in this process (one of 1 or N); rank 0 returns a dict."""
     world = distributed.world()
-    conv.COPY_THREADS = int(os.environ["OPENBLAS_NUM_THREADS"])
     backend.manual_seed(0)
     model = models.build(name)
     optimizers = model.make_optimizers()

@@ -47,7 +47,7 @@ and live minigen Tensors after step 10 and after the last step.
     python benchmarks/steps.py --models mlp-gan dcgan --steps 10 --memory-steps 50
     python benchmarks/steps.py --backend cupy        # minigen on CuPy, PyTorch on CUDA
     python benchmarks/steps.py --profile dcgan       # where one step's time goes
-    python benchmarks/steps.py --models dcgan --copy-threads 1   # copies on one thread
+    python benchmarks/steps.py --models dcgan --copy-threads 2   # copies on two threads
 
 Each row is checked against its target (issue 13): the ratio minigen / PyTorch
 at most ``TARGETS[model]`` and minigen's peak at most 1.5x PyTorch's; the
@@ -118,7 +118,7 @@ def parse_args(argv=None):
     p.add_argument(
         "--copy-threads",
         type=int,
-        help="threads of the conv copies on NumPy (minigen.nn.conv.COPY_THREADS; default 2)",
+        help="threads of the conv copies on NumPy (minigen.nn.conv.COPY_THREADS; default 1)",
     )
     p.add_argument(
         "--profile",
