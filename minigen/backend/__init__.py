@@ -111,9 +111,9 @@ def xp():
 
 
 def threaded_copies():
-    """True when array copies gain from being split over threads: NumPy on the CPU
-    releases the GIL inside a copy, so two threads keep two cores busy. CuPy queues
-    its copies on one GPU stream, and the strict stand-in checks one call at a time."""
+    """True when array copies can be split over threads (``nn.conv.COPY_THREADS``):
+    NumPy on the CPU releases the GIL inside a copy. CuPy queues its copies on one
+    GPU stream, and the strict stand-in checks one call at a time."""
     return _state["name"] == "numpy"
 
 
