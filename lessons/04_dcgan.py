@@ -33,7 +33,7 @@
 # - minigen/classifier.py: `Classifier.features`, `load_classifier`
 # - minigen/optim.py: `Adam`; minigen/train.py: `train`
 #
-# Full run (2 epochs): 7.4 minutes of wall time (7:22) and 7.2 of CPU time (430 s) on a
+# Full run (2 epochs): 5.6 minutes of wall time (5:38) and 5.6 of CPU time (336 s) on a
 # 2-core Intel Xeon (AVX-512, OpenBLAS SkylakeX kernel) with one BLAS thread
 # (OPENBLAS_NUM_THREADS=1), another lesson running on the other core. `--quick`: seconds.
 #
@@ -65,7 +65,7 @@ FULL_RUN = {
     "fd_epoch1": (50.23, 55.11, 50.06),  # Fréchet distance after epoch 1, N = 5,000
     "fd": (33.97, 35.15, 32.07),  # Fréchet distance after epoch 2, N = 5,000
     "covered": (10, 10, 10),  # classes with >= 5% of the samples after epoch 2
-    "minutes": 7.4,  # seed 0, on the machine the header names
+    "minutes": 5.6,  # seed 0, on the machine the header names
 }
 # Reference points that do not depend on training (the full test set, N = 5,000 per side):
 REAL_FD, ACCURACY = 0.88, 0.890

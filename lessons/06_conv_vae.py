@@ -32,8 +32,8 @@
 # - minigen/train.py: `train`; minigen/metrics.py: `negative_elbo`
 # - minigen/plots.py: `epoch_curves`, `image_grid`
 #
-# Full run (three 5-epoch trainings): 5.4 minutes of wall time (5:24) and 4.3 of CPU
-# time (259 s) on a 2-core Intel Xeon (AVX-512, OpenBLAS SkylakeX kernel) with one BLAS
+# Full run (three 5-epoch trainings): 3.4 minutes of wall time (3:26) and 3.4 of CPU
+# time (205 s) on a 2-core Intel Xeon (AVX-512, OpenBLAS SkylakeX kernel) with one BLAS
 # thread (OPENBLAS_NUM_THREADS=1), another lesson running on the other core. `--quick`:
 # seconds.
 #
@@ -65,7 +65,7 @@ FULL_RUN = {  # test -ELBO after 5 epochs, nats per image
     "mlp-vae": (248.0, 247.5, 247.2),
     "mlp-vae, latent 16": (247.1, 246.9, 247.0),
     "conv-vae": (245.3, 245.6, 245.0),
-    "minutes": 5.4,  # seed 0, on the machine the header names
+    "minutes": 3.4,  # seed 0, on the machine the header names
 }
 
 # %% [markdown]
@@ -203,9 +203,9 @@ plots.epoch_curves(
 # depending on the seed (lesson 05's full runs: 244.7, 244.2-244.7 over 3
 # seeds, after 10), and the conv-vae still gains 1.2 nats (0.6-1.3) from
 # epoch 4 to 5, so more epochs help both. The price is compute: on CPU each
-# conv-vae epoch took 6 to 8 times as long as an MLP epoch on the 3 seeds'
-# full runs (the train times above, test scoring included; seed 0's: 253 s
-# against 33 and 35 s).
+# conv-vae epoch took about 7 times as long as an MLP epoch on seed 0's
+# full run (the train times above, test scoring included: 158 s against 23
+# and 23 s).
 #
 # Where its parameters sit: 70% of the conv-vae's 220,385 parameters are in
 # the three Linear layers between the 3136-number feature map and the 16-d

@@ -40,7 +40,7 @@
 #   `PixelCNN.loss`, `PixelCNN.sample`, `fit_prior` (the prior, the last sections)
 #
 # Full run (two 5-epoch runs, then a 2-epoch prior and 2,000 samples of each
-# kind): 7.9 minutes of wall time (7:55) and 7.2 of CPU time (431 s) on a 2-core
+# kind): 6.4 minutes of wall time (6:24) and 6.4 of CPU time (381 s) on a 2-core
 # Intel Xeon (AVX-512, OpenBLAS SkylakeX kernel) with one BLAS thread
 # (OPENBLAS_NUM_THREADS=1), another lesson running on the other core. `--quick`: seconds.
 #
@@ -89,8 +89,8 @@ FULL_RUN = {
     "prior -elbo": (326.0, 325.0, 326.7),  # test -ELBO with the prior, nats per image
     "uniform codes": {"fd": (337.4, 331.2, 328.8), "covered": (4, 4, 4)},  # N = 2,000
     "PixelCNN prior": {"fd": (95.9, 94.1, 95.6), "covered": (7, 7, 8)},  # N = 2,000
-    "prior seconds": 54,  # seed 0's CPU time for the prior, on the machine the header names
-    "minutes": 7.9,  # seed 0, on the machine the header names
+    "prior seconds": 51,  # seed 0's CPU time for the prior, on the machine the header names
+    "minutes": 6.4,  # seed 0, on the machine the header names
 }
 
 # %% [markdown]
@@ -734,7 +734,7 @@ for label, images in (("uniform codes", uniform), ("PixelCNN prior", drawn)):
 print(f"saved code_maps.png, uniform_samples.png and pixelcnn_samples.png in {out}/")
 
 # %% [markdown]
-# On seed 0's full run the prior (54 s of CPU time for 2 epochs over the 60,000
+# On seed 0's full run the prior (51 s of CPU time for 2 epochs over the 60,000
 # training grids) reaches 2.399 (2.378-2.408 over 3 seeds) nats per position on
 # the test codes, against 4.159 for the uniform prior: the KL term falls from
 # 203.8 to 117.6 (116.5-118.0) nats per image, and the test -ELBO from 412.3 to

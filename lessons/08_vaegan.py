@@ -36,8 +36,8 @@
 # - minigen/nn/losses.py: `binary_cross_entropy_with_logits`, `gaussian_kl`
 # - minigen/metrics.py: `fid`; minigen/train.py: `train`
 #
-# Full run (conv-vae 3 epochs, vae-gan 1 epoch, all 60,000 images): 8.1 minutes of
-# wall time (8:06) and 7.3 of CPU time (437 s) on a 2-core Intel Xeon (AVX-512,
+# Full run (conv-vae 3 epochs, vae-gan 1 epoch, all 60,000 images): 6.2 minutes of
+# wall time (6:10) and 6.1 of CPU time (368 s) on a 2-core Intel Xeon (AVX-512,
 # OpenBLAS SkylakeX kernel) with one BLAS thread (OPENBLAS_NUM_THREADS=1), another
 # lesson running on the other core. `--quick`: seconds.
 #
@@ -96,7 +96,7 @@ FULL_RUN = {
     "sharp_gan": (0.0726, 0.0688, 0.0742),
     "kl": (17.3, 18.3, 17.5),  # VAE-GAN's KL over the last tenth of steps, nats
     "paused": (71.2, 71.7, 70.7),  # % of steps on which the gate paused D
-    "minutes": 8.1,  # seed 0, on the machine the header names
+    "minutes": 6.2,  # seed 0, on the machine the header names
 }
 SHARP_REAL = 0.0786  # the first 500 real test images: no training involved
 
@@ -333,10 +333,11 @@ assert self_loss == 0.0, "L_feat of an image with itself must be 0"
 # The conv-VAE trains for 3 epochs (lesson 06 trains it for 5 but does not
 # keep its model, so it is trained again here). The VAE-GAN trains for one
 # epoch: each step runs the encoder, the decoder twice and D's body six times
-# (three for D's loss, three for the others' losses). Timed on a machine about
-# as fast as the header's Xeon (8.6 minutes for the whole lesson, against the
-# Xeon's 8.1), the conv-VAE took about 1.5 minutes and a VAE-GAN step about
-# 290 ms, so an epoch of 60,000 images about 4.5 minutes.
+# (three for D's loss, three for the others' losses). On the header's Xeon,
+# one BLAS thread, a conv-VAE step takes about 57 ms (1.3 minutes for its 3
+# epochs) and a VAE-GAN step about 266 ms, so an epoch of 60,000 images about
+# 4.2 minutes (`OPENBLAS_NUM_THREADS=1 python benchmarks/steps.py --models
+# conv-vae vae-gan --no-torch` times the steps).
 
 # %%
 classifier = load_classifier(args.dataset)
@@ -462,7 +463,7 @@ print(
 # filled with stripes and checkerboard texture, where the conv-VAE's are
 # smooth and blurred. What it gives up: its loss is no longer a bound on
 # log p(x), so there is no ELBO to compare (lesson 09). More epochs
-# (`--epochs N`) cost about 4.5 minutes each on a machine like the header's.
+# (`--epochs N`) cost about 4.2 minutes each on a machine like the header's.
 
 # %%
 minutes = (time.perf_counter() - start) / 60

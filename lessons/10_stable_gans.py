@@ -38,8 +38,8 @@
 # - minigen/metrics.py: `frechet_distance`; minigen/classifier.py:
 #   `load_classifier`; minigen/train.py: `train`
 #
-# Full run (the default options): 7.8 minutes of wall time (7:50) and 7.4 of CPU
-# time (447 s) on a 2-core Intel Xeon (AVX-512, OpenBLAS SkylakeX kernel) with one
+# Full run (the default options): 6.1 minutes of wall time (6:06) and 6.1 of CPU
+# time (365 s) on a 2-core Intel Xeon (AVX-512, OpenBLAS SkylakeX kernel) with one
 # BLAS thread (OPENBLAS_NUM_THREADS=1), another lesson running on the other core.
 # `--quick`: seconds. An "epoch" on Fashion-MNIST here is one pass over the
 # first 6,400 training images (100 steps), so that several epochs, and so a
@@ -97,9 +97,9 @@ FULL_RUN = {
         "dcgan G loss": (+0.04, +0.28, +0.06),
     },
     "peak_epoch": (4, 4, 4),  # the epoch after which the held-out W-hat is largest
-    "ms_plain": 81,  # one critic update without the penalty, seed 0, on the header's Xeon
-    "ms_penalty": 141,  # the same with the penalty
-    "minutes": 7.8,  # seed 0, on the machine the header names
+    "ms_plain": 68,  # one critic update without the penalty, seed 0, on the header's Xeon
+    "ms_penalty": 126,  # the same with the penalty
+    "minutes": 6.1,  # seed 0, on the machine the header names
 }
 
 # %% [markdown]
@@ -687,7 +687,7 @@ print(f"saved {out / 'toys.png'}")
 # one side). R1 is the only method that finds the ring: 5.0 ± 3.0 of 8 modes
 # (5, 2 and 8), its samples on the circle on all three seeds and gathering at
 # the modes, but the seeds disagree widely. WGAN-GP, at the same number of G
-# updates (each bought with 5 critic updates: 6.6 s per run against R1's 2.1
+# updates (each bought with 5 critic updates: 5.9 s per run against R1's 1.4
 # on the header's Xeon), covers no mode by this rule on either toy, on any
 # seed: its samples are spread out, not collapsed, but smeared between the
 # modes rather than on them (around the ring on seed 0, a wide blob over the
@@ -1003,7 +1003,7 @@ print(
 )
 
 # %% [markdown]
-# The penalty costs the ratio printed above per critic update (1.7x on the
+# The penalty costs the ratio printed above per critic update (1.9x on the
 # header's Xeon), and WGAN-GP makes 5 critic updates per G update where
 # lesson 04's GAN makes one D update: that is what the stable, meaningful
 # loss costs on a CPU.
@@ -1026,7 +1026,7 @@ print(
 # three seeds; on Fashion-MNIST, how well the critic's estimate W-hat and the
 # DCGAN's losses track the Fréchet distance epoch by epoch (on a full run the
 # held-out W-hat from its peak on: r = +0.99 on each of 3 seeds); and the
-# penalty's cost per critic update (81 against 141 ms on the header's Xeon).
+# penalty's cost per critic update (68 against 126 ms on the header's Xeon).
 # **The one idea to keep:** what D is trained to be decides what G can learn
 # from it; a critic held to slope 1 gives a score that keeps pointing G the
 # right way and falls as the samples improve, and the price is a second
