@@ -10,7 +10,7 @@ its gradient checked by finite differences:
 4. BatchNorm: batch statistics in training, running statistics in eval;
 5. a small convolutional classifier trained on real Fashion-MNIST images.
 
-Run: ``python lessons/02_layers.py`` (18 seconds on a 2-core Intel Xeon, AVX-512, with one BLAS
+Run: ``python lessons/02_layers.py`` (15 seconds on a 2-core Intel Xeon, AVX-512, with one BLAS
 thread, another lesson beside it: two epochs over 60,000 images, test accuracy 0.870; an earlier
 machine printed 0.871, since another CPU sums the floats in another order); ``--quick`` is a smoke
 run on 1,000 images (under 30 s). Figures go to ``figures/02_layers/`` (or ``--out DIR``).

@@ -51,10 +51,11 @@
 # run is always the plain GAN. So the four variants of the ablation are three
 # runs of this lesson.
 #
-# Full run: 10.3 minutes of wall time (10:19) and 8.7 of CPU time (520 s) on a
+# Full run: 6.2 minutes of wall time (6:11) and 6.1 of CPU time (368 s) on a
 # 2-core Intel Xeon (AVX-512, OpenBLAS SkylakeX kernel) with one BLAS thread
-# (OPENBLAS_NUM_THREADS=1), another lesson running on the other core; the machine
-# was busier then than for seeds 1 and 2, which took 8.0 minutes. `--quick`: seconds.
+# (OPENBLAS_NUM_THREADS=1), another lesson running on the other core. The same
+# machine took 8.0 to 10.3 minutes in an earlier session, when it was busier: a
+# shared machine's times move. `--quick`: seconds.
 #
 # To reproduce the numbers marked "a full run": `OPENBLAS_NUM_THREADS=1
 # python lessons/03_gan.py` (and `--remedy pac`, `--remedy ema`). They are seed
@@ -130,7 +131,7 @@ FULL_RUN = {
         "epoch 1": (4, 6, 4),
         "epoch 3": (7, 9, 5),
     },
-    "minutes": 10.3,  # seed 0, on the machine the header names
+    "minutes": 6.2,  # seed 0, on the machine the header names
 }
 
 # %% [markdown]

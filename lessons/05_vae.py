@@ -46,7 +46,7 @@
 # - minigen/optim.py: `Adam`; minigen/train.py: `train`
 # - minigen/metrics.py: `negative_elbo`, `importance_weighted_nll`
 #
-# Full run: 1.7 minutes of wall time (1:44) and 1.7 of CPU time (102 s) on a 2-core
+# Full run: 1.5 minutes of wall time (1:28) and 1.5 of CPU time (88 s) on a 2-core
 # Intel Xeon (AVX-512, OpenBLAS SkylakeX kernel) with one BLAS thread
 # (OPENBLAS_NUM_THREADS=1), another lesson running on the other core. `--quick`: seconds.
 #
@@ -81,7 +81,7 @@ FULL_RUN = {
     "nelbo_iw_set": (244.8, 244.2, 244.2),  # -ELBO of those 2000 images
     "nelbo_2d": (267.2, 267.7, 267.5),  # 2-D latent, 5 epochs
     "nelbo_5": (248.0, 247.5, 247.2),  # 20-D latent after 5 epochs
-    "minutes": 1.7,  # seed 0, on the machine the header names
+    "minutes": 1.5,  # seed 0, on the machine the header names
 }
 
 # %% [markdown]

@@ -5,7 +5,7 @@
 # every model trains for the same wall-clock budget per seed (40 seconds on a
 # full run), not for the same number of epochs. An epoch of the DCGAN costs
 # many times one of the MLP-VAE (the run below computes how many from the
-# steps it counts: 31 times on a full run); comparing them after equal epochs
+# steps it counts: 28 times on a full run); comparing them after equal epochs
 # would hand the expensive models the most compute. Here `train(..., max_seconds=BUDGET)`
 # (minigen/train.py) stops each run after the step during which its budget runs
 # out, so every model gets the same 40 seconds (give or take one step: at most
@@ -38,8 +38,8 @@
 # 60% of it, then `fit_prior(..., max_seconds=rest)` encodes 10,000 training
 # images and trains the prior for whatever time is left.
 #
-# Full run (5 models x 3 seeds x 40 s, plus evaluation): 11.3 minutes (11:21
-# with start-up; 22.2 minutes of CPU time) on a 2-core Intel Xeon (AVX-512,
+# Full run (5 models x 3 seeds x 40 s, plus evaluation): 11.0 minutes (11:00
+# with start-up; 21.8 minutes of CPU time) on a 2-core Intel Xeon (AVX-512,
 # OpenBLAS SkylakeX kernel), run alone with the default BLAS threads. The
 # budget is wall-clock time, so the numbers depend on the machine: a faster
 # one gives every model more steps, and a learner's numbers move with it. The
@@ -202,8 +202,8 @@ print(
     f"seconds per epoch of {len(train_images):,} images: "
     + ", ".join(f"{name} {t:.1f}" for name, t in epoch_seconds.items())
     + f"; an epoch of the DCGAN costs {epoch_seconds['dcgan'] / epoch_seconds['mlp-vae']:.0f} "
-    "times one of the MLP-VAE (a full run's steps, 3,363 of 128 images against 219 of 64 in "
-    "the same 40 s, give about 31)"
+    "times one of the MLP-VAE (a full run's steps, 4,162 of 128 images against 295 of 64 in "
+    "the same 40 s, give about 28)"
 )
 
 # The other view: each family's Fréchet distance at the budget its own lesson trains it for,
@@ -259,17 +259,17 @@ fig.tight_layout()
 plots.save_figure(fig, out / "frechet_by_seed.png")
 print(f"saved table.txt, samples.png and frechet_by_seed.png in {out}/")
 minutes = (time.perf_counter() - start) / 60
-print(f"this run took {minutes:.1f} minutes (a full run: 11.3)")
+print(f"this run took {minutes:.1f} minutes (a full run: 11.0)")
 
 # %% [markdown]
 # What to read from it (a full run, 3 seeds, 40 s each, mean ± sample
-# standard deviation): Fréchet distances 160.3 ± 20.3 (dcgan), 67.6 ± 3.2
-# (mlp-vae), 91.9 ± 4.7 (conv-vae), 190.3 ± 5.4 (vq-vae with its prior),
-# 592.9 ± 5.8 (vae-gan), with coverage 6.7, 10.0, 9.7, 5.7 and 1.0 classes of
+# standard deviation): Fréchet distances 135.2 ± 8.9 (dcgan), 64.5 ± 3.6
+# (mlp-vae), 83.7 ± 5.2 (conv-vae), 168.9 ± 24.9 (vq-vae with its prior),
+# 554.9 ± 7.8 (vae-gan), with coverage 8.0, 10.0, 10.0, 5.7 and 1.0 classes of
 # 10. Each of the three seeds ranks the five in that same order. In 40
-# seconds the cheap models take many steps (the MLP-VAE 3,363 on average,
-# about 7 epochs) and the expensive ones few (the DCGAN 219, under a quarter
-# of an epoch; the VAE-GAN 127, about an eighth): at this budget the
+# seconds the cheap models take many steps (the MLP-VAE 4,162 on average,
+# about 9 epochs) and the expensive ones few (the DCGAN 295, about a third
+# of an epoch; the VAE-GAN 163, about a sixth): at this budget the
 # comparison is as much about cost per step as about the family, and the
 # VAE-GAN has barely started.
 #
@@ -281,11 +281,11 @@ print(f"this run took {minutes:.1f} minutes (a full run: 11.3)")
 #
 # | model | 40 s here (N = 2,000) | at its own lesson's budget | where from |
 # |---|---|---|---|
-# | dcgan | 160.3 (3rd) | 33.7 (32.1-35.1) (1st) | lesson 04, 2 epochs, N = 5,000 |
-# | mlp-vae | 67.6 (1st) | not measured | lesson 05 trains 10 epochs; 40 s here are about 7 |
-# | conv-vae | 91.9 (2nd) | 74.9 (72.5-77.5) (3rd) | lesson 08's conv-VAE, 3 epochs, N = 5,000 |
-# | vq-vae | 190.3 (4th) | 95.2 (94.1-95.9) (4th) | lesson 07, 5 epochs, prior 2 epochs, N = 2,000 |
-# | vae-gan | 592.9 (5th) | 63.0 (59.9-66.2) (2nd) | lesson 08, 1 epoch, N = 5,000 |
+# | dcgan | 135.2 (3rd) | 33.7 (32.1-35.1) (1st) | lesson 04, 2 epochs, N = 5,000 |
+# | mlp-vae | 64.5 (1st) | not measured | lesson 05 trains 10 epochs; 40 s here are about 9 |
+# | conv-vae | 83.7 (2nd) | 74.9 (72.5-77.5) (3rd) | lesson 08's conv-VAE, 3 epochs, N = 5,000 |
+# | vq-vae | 168.9 (4th) | 95.2 (94.1-95.9) (4th) | lesson 07, 5 epochs, prior 2 epochs, N = 2,000 |
+# | vae-gan | 554.9 (5th) | 63.0 (59.9-66.2) (2nd) | lesson 08, 1 epoch, N = 5,000 |
 #
 # The DCGAN (3rd of 5 here) and the VAE-GAN (last) take the top two places
 # once they get minutes instead of seconds, and the right-hand ranking holds
@@ -296,18 +296,19 @@ print(f"this run took {minutes:.1f} minutes (a full run: 11.3)")
 # family do?" (the right, for which even lesson 08's one epoch is short).
 #
 # The GAN offers no likelihood and no encoder. The two Gaussian VAEs give a
-# test -ELBO (245.6 ± 0.2 and 253.3 ± 0.8 nats; the conv-VAE, with under a
-# fifth of the steps, is behind on every seed) and reconstruct (224.0 and
-# 229.9 nats) but their samples blur. The VQ-VAE reconstructs at 240.5 ± 4.5
-# nats after about 0.8 epochs, and samples only through its prior, fitted
-# inside its budget in 4 quick epochs over 10,000 code grids. The VAE-GAN
-# reconstructs at 427.9 ± 21.4 nats (same encoder and decoder shapes as the
-# conv-VAE, trained in D's features instead of pixels, and for 127 steps).
-# The largest spread of the Fréchet distance over seeds is the DCGAN's (20.3:
-# 137.2 on seed 0, 175.3 and 168.4 on seeds 1 and 2; that run's seed 0, the
-# first model it trained, also took 243 steps against 207); every other
-# model's is between 3.2 and 5.8, the VQ-VAE's included, whose samples go
-# through a prior fitted in seconds.
+# test -ELBO (244.9 ± 0.3 and 251.0 ± 0.9 nats; the conv-VAE, with about a
+# fifth of the steps, is behind on every seed) and reconstruct (223.3 and
+# 227.1 nats) but their samples blur. The VQ-VAE reconstructs at 233.8 ± 5.1
+# nats after about one epoch, and samples only through its prior, fitted
+# inside its budget in 5 or 6 quick epochs over 10,000 code grids. The VAE-GAN
+# reconstructs at 352.2 ± 13.2 nats (same encoder and decoder shapes as the
+# conv-VAE, trained in D's features instead of pixels, and for 163 steps).
+# The largest spread of the Fréchet distance over seeds is the VQ-VAE's (24.9:
+# 194.0, 168.5 and 144.1 on seeds 0, 1 and 2), whose samples go through a
+# prior fitted in seconds; every other model's is between 3.6 and 8.9. The
+# DCGAN's is the next largest (8.9: 126.1, 143.8 and 135.7; its seed 0, the
+# first model the run trained, also took the most steps, 329 against 274 and
+# 281).
 
 # %% [markdown]
 # ## Summary
