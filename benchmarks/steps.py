@@ -614,9 +614,9 @@ def timing_parts(totals):
             setattr(owner, attr, original)
 
 
-def profile(name, images, args, sync, use_torch):
+def profile(name, images, args, sync, with_twin):
     """Print where the time of one training step of ``name`` goes, and with
-    PyTorch there, where its twin's goes."""
+    ``with_twin`` (PyTorch on the CPU), where its twin's goes."""
     minigen.manual_seed(0)
     model = models.build(name)
     source = data.batches(images, None, model.batch_size, scale=model.scale, seed=0)
@@ -653,14 +653,14 @@ def profile(name, images, args, sync, use_torch):
     # On a shared machine wall time says little; CPU time with one BLAS thread
     # (OPENBLAS_NUM_THREADS=1) is close to the idle time and compares runs.
     print(f"{'step, CPU time of all threads':<36}{1e3 * cpu:>9.2f}")
-    if use_torch:
+    if with_twin:
         torch_profile(model, batches, args)
 
 
 # PyTorch's operators by kind, for the twin's profile: the first group whose
 # words one appears in takes it.
 TORCH_GROUPS = (
-    ("convolutions (oneDNN, no im2col)", ("convolution", "conv2d", "conv_transpose")),
+    ("convolutions", ("convolution", "conv2d", "conv_transpose")),
     ("matrix products (Linear)", ("aten::mm", "aten::addmm", "aten::bmm")),
     ("optimizer (Adam)", ("Optimizer.", "_foreach", "aten::_fused")),
     ("batch norm", ("batch_norm",)),
@@ -715,7 +715,9 @@ def main(args):
     if args.copy_threads is not None:
         conv.COPY_THREADS = args.copy_threads
     if args.profile:
-        profile(args.profile, data.load("fashion-mnist")[0], args, sync, use_torch)
+        # the twin's profile is its CPU operators' time: set beside minigen on the CPU only
+        on_cpu = use_torch and torch_device == "cpu"
+        profile(args.profile, data.load("fashion-mnist")[0], args, sync, on_cpu)
         return
     print(
         f"one training step per model (all passes, losses, optimizer updates), float32, "

@@ -83,7 +83,8 @@ def conv_transpose_output_size(size, kernel, stride=1, padding=0, output_padding
 # Copies and adds split over this many threads on the NumPy backend (NumPy
 # releases the GIL inside them); elsewhere (CuPy, strict) one call does it all.
 # Alone, an im2col copy runs 1.4x faster on two threads, but inside a training
-# step it runs slower: the BLAS threads still hold the cores after each GEMM.
+# step it runs slower (probably because the BLAS threads still hold the cores after
+# each GEMM).
 # On a 2-core Xeon (AVX-512), alternating within one process, one thread made
 # every conv model's step 3-17% faster, with one BLAS thread or two, so one it
 # is; ``benchmarks/steps.py --copy-threads 2`` measures another machine.
